@@ -1,0 +1,320 @@
+/**
+ * One connection: its identity, metadata, rooms and outbound queue.
+ *
+ * @module
+ */
+import type { Duplex } from "node:stream";
+import type { WebSocket } from "ws";
+import { CloseCode, type DisconnectReason } from "../errors.js";
+import type { Message } from "../protocol/message.js";
+import { PreparedMessage } from "./prepared-message.js";
+import type { RateLimiter } from "./rate-limiter.js";
+import { SendQueue, type FlushScheduler } from "./send-queue.js";
+
+/** A client's id: a random UUID, unique across the cluster. */
+export type ClientId = string;
+/** A room's name: 1 to 128 characters, no control characters. */
+export type RoomName = string;
+
+/** Options of a single send. */
+export interface SendOptions {
+  /**
+   * Skip this client instead of queueing when its unsent bytes are above `droppableBufferedBytes`
+   * (for tickers, cursors, typing indicators: data that the next message replaces).
+   * @default false
+   */
+  droppable?: boolean;
+}
+
+/** Result of {@link ClientHost.joinRoom}: joined, or the error code and text to reply with. */
+export type JoinOutcome = { ok: true } | { ok: false; code: string; reason: string };
+
+/** What a client needs from the hub that owns it. The hub implements this; tests never mock it. */
+export interface ClientHost {
+  /** Flushes every dirty queue at the end of the turn. */
+  readonly scheduler: FlushScheduler;
+  /** Unsent bytes above which a client is closed with 1013. */
+  readonly maxBufferedBytes: number;
+  /** Unsent bytes above which droppable sends skip the client. */
+  readonly droppableBufferedBytes: number;
+  /** A frame arrived from this client. */
+  receive(client: Client, data: Buffer, isBinary: boolean): void;
+  /** Adds the client to a room, enforcing room-name rules and `maxRoomsPerClient`. */
+  joinRoom(client: Client, room: RoomName): JoinOutcome;
+  /** Removes the client from a room; false when it was not a member. */
+  leaveRoom(client: Client, room: RoomName): boolean;
+  /** Removes the client from the hub and every room. Idempotent. */
+  detach(client: Client, reason: DisconnectReason): void;
+  /** Counts queued messages for metrics. */
+  countOut(type: string, count: number): void;
+}
+
+/** The fields the connection carries from the handshake. */
+export interface ClientInit {
+  /** The user id the auth handler returned, or null when anonymous. */
+  userId: string | null;
+  /** The peer's address as seen by the TCP socket. */
+  remoteAddress: string | undefined;
+  /** Metadata the auth handler attached. */
+  metadata?: Record<string, unknown> | undefined;
+  /** The client's token bucket, or undefined when rate limiting is off. */
+  rateLimiter: RateLimiter | undefined;
+}
+
+const kClient = Symbol("conduit.client");
+type TrackedSocket = WebSocket & { [kClient]: Client };
+
+function clientOf(socket: WebSocket): Client {
+  return (socket as TrackedSocket)[kClient];
+}
+
+// Listeners shared by every connection (`this` is the socket): no closure is allocated per client,
+// which keeps an idle connection's memory close to that of a bare `ws` socket.
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  const client = clientOf(this);
+  client.host.receive(client, data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  clientOf(this).touch();
+}
+function onError(this: WebSocket): void {
+  clientOf(this).markReason("transport_error");
+}
+function onClose(this: WebSocket): void {
+  const client = clientOf(this);
+  client.host.detach(client, client.closeReason ?? "client_closed");
+}
+
+/**
+ * One WebSocket connection in the hub.
+ *
+ * @example
+ * ```ts
+ * server.on("connection", (client) => {
+ *   client.setMetadata("joinedVia", "lobby");
+ *   client.joinRoom("lobby");
+ *   client.send("welcome", { id: client.id });
+ * });
+ * ```
+ */
+export class Client {
+  /** A random UUID, unique across the cluster. */
+  readonly id: ClientId;
+  /** The user id the auth handler returned; null for anonymous clients. */
+  readonly userId: string | null;
+  /** The peer's address (behind a proxy, the proxy's). */
+  readonly remoteAddress: string | undefined;
+  /** @internal the hub that owns this client */
+  readonly host: ClientHost;
+  /** @internal why the connection ended, when the server decided it */
+  closeReason: DisconnectReason | undefined;
+  /** @internal the client's token bucket */
+  readonly rateLimiter: RateLimiter | undefined;
+
+  readonly #ws: WebSocket;
+  readonly #queue: SendQueue;
+  readonly #compressed: boolean;
+  readonly #connectedAt: number;
+  #lastHeartbeat: number;
+  #rooms: Set<RoomName> | undefined;
+  #metadata: Map<string, unknown> | undefined;
+
+  /** @internal created by the hub when a handshake completes */
+  constructor(id: ClientId, ws: WebSocket, socket: Duplex, host: ClientHost, init: ClientInit) {
+    this.id = id;
+    this.userId = init.userId;
+    this.remoteAddress = init.remoteAddress;
+    this.host = host;
+    this.closeReason = undefined;
+    this.rateLimiter = init.rateLimiter;
+    this.#ws = ws;
+    this.#queue = new SendQueue(socket, host.scheduler);
+    this.#compressed = ws.extensions.includes("permessage-deflate");
+    this.#connectedAt = Date.now();
+    this.#lastHeartbeat = this.#connectedAt;
+    if (init.metadata) for (const [key, value] of Object.entries(init.metadata)) this.setMetadata(key, value);
+
+    (ws as TrackedSocket)[kClient] = this;
+    ws.on("message", onMessage);
+    ws.on("pong", onPong);
+    ws.on("error", onError);
+    ws.on("close", onClose);
+  }
+
+  /** When the connection was accepted. */
+  get connectedAt(): Date {
+    return new Date(this.#connectedAt);
+  }
+
+  /** The time of the last pong or message from this client. */
+  get lastHeartbeat(): Date {
+    return new Date(this.#lastHeartbeat);
+  }
+
+  /** @internal milliseconds since the epoch of the last pong or message (for the heartbeat sweep) */
+  get lastHeartbeatMs(): number {
+    return this.#lastHeartbeat;
+  }
+
+  /** The rooms this client is in, on this node. */
+  get rooms(): ReadonlySet<RoomName> {
+    return this.#rooms ?? EMPTY_ROOMS;
+  }
+
+  /** Whether the connection is open and the client is still in the hub. */
+  get isOpen(): boolean {
+    return this.#ws.readyState === 1 && this.closeReason === undefined;
+  }
+
+  /** Bytes sent to this client that it has not yet received. */
+  get bufferedAmount(): number {
+    return this.#compressed ? this.#ws.bufferedAmount : this.#queue.unsentBytes;
+  }
+
+  /** Stores a value on the connection, visible to every handler. */
+  setMetadata(key: string, value: unknown): void {
+    (this.#metadata ??= new Map()).set(key, value);
+  }
+
+  /** Reads a value stored with {@link Client.setMetadata}; undefined when absent. */
+  getMetadata<T = unknown>(key: string): T | undefined {
+    return this.#metadata?.get(key) as T | undefined;
+  }
+
+  /** Removes a metadata entry; true when it existed. */
+  deleteMetadata(key: string): boolean {
+    return this.#metadata?.delete(key) ?? false;
+  }
+
+  /**
+   * Joins a room (created on first join). Joining a room twice is harmless.
+   *
+   * @returns `{ ok: true }`, or the reason the room name or room count was refused
+   */
+  joinRoom(room: RoomName): JoinOutcome {
+    return this.host.joinRoom(this, room);
+  }
+
+  /** Leaves a room (deleted when empty); false when the client was not a member. */
+  leaveRoom(room: RoomName): boolean {
+    return this.host.leaveRoom(this, room);
+  }
+
+  /** Sends `{ type, data }` to this client. False when it was dropped (closed, or droppable and slow). */
+  send(type: string, data?: unknown, options?: SendOptions): boolean {
+    const message: Message = data === undefined ? { type } : { type, data };
+    return this.sendMessage(message, options);
+  }
+
+  /** Sends a whole envelope, `id` included. False when it was dropped. */
+  sendMessage(message: Message, options?: SendOptions): boolean {
+    const prepared = PreparedMessage.encode(message, options?.droppable ?? false);
+    const queued = this.sendPrepared(prepared);
+    if (queued) this.host.countOut(prepared.type, 1);
+    return queued;
+  }
+
+  /** Sends `{"type":"error","data":{"code","message"}}`, with the request's `id` when given. */
+  sendError(code: string, message: string, id?: string): boolean {
+    const envelope: Message = { type: "error", data: { message, code } };
+    if (id !== undefined) envelope.id = id;
+    return this.sendMessage(envelope);
+  }
+
+  /**
+   * Queues a message that was encoded once for many recipients. This is the broadcast hot path: no
+   * allocation, just a bound check and a push.
+   *
+   * @returns false when the message was skipped (closed, or droppable and the client is slow)
+   */
+  sendPrepared(prepared: PreparedMessage): boolean {
+    if (this.closeReason !== undefined || this.#ws.readyState !== 1) return false;
+    if (this.#compressed) return this.#sendCompressed(prepared);
+    const unsent = this.#queue.unsentBytes;
+    if (prepared.droppable && unsent > this.host.droppableBufferedBytes) return false;
+    const frame = prepared.frame;
+    if (unsent + frame.length > this.host.maxBufferedBytes) {
+      this.#closeSlowConsumer();
+      return false;
+    }
+    this.#queue.push(frame);
+    return true;
+  }
+
+  /**
+   * Compressed connections go through `ws.send`, which deflates per connection; mixing in raw frames
+   * could reorder them behind a deflate still in progress.
+   */
+  #sendCompressed(prepared: PreparedMessage): boolean {
+    const unsent = this.#ws.bufferedAmount;
+    if (prepared.droppable && unsent > this.host.droppableBufferedBytes) return false;
+    if (unsent + prepared.json.length > this.host.maxBufferedBytes) {
+      this.#closeSlowConsumer();
+      return false;
+    }
+    this.#ws.send(prepared.json);
+    return true;
+  }
+
+  #closeSlowConsumer(): void {
+    this.#queue.clear();
+    this.close(CloseCode.TryAgainLater, "slow consumer: too many unsent bytes", "slow_consumer");
+  }
+
+  /**
+   * Closes the connection with a close frame. The client leaves the hub and its rooms at once; queued
+   * messages are written before the close frame.
+   *
+   * @param code - the close code (see {@link CloseCode})
+   * @param reason - a short text for the peer (at most 123 bytes)
+   * @param why - the reason reported to `disconnect` listeners
+   */
+  close(code: number = CloseCode.Normal, reason = "", why: DisconnectReason = "server_closed"): void {
+    if (this.closeReason !== undefined) return;
+    this.closeReason = why;
+    this.#queue.flush();
+    this.#ws.close(code, reason);
+    this.host.detach(this, why);
+  }
+
+  /** Ends the TCP connection without a closing handshake (for peers that stopped answering). */
+  terminate(why: DisconnectReason): void {
+    this.markReason(why);
+    this.#queue.clear();
+    this.#ws.terminate();
+    this.host.detach(this, why);
+  }
+
+  /** Sends a WebSocket ping frame (the heartbeat sweep calls this). */
+  ping(): void {
+    if (this.#ws.readyState === 1) this.#ws.ping();
+  }
+
+  /** @internal records that the client is alive (a pong or a message arrived) */
+  touch(now: number = Date.now()): void {
+    this.#lastHeartbeat = now;
+  }
+
+  /** @internal records why the connection is ending unless a reason is already known */
+  markReason(why: DisconnectReason): void {
+    this.closeReason ??= why;
+  }
+
+  /** @internal the room set, created on first join; only the hub calls this */
+  roomSet(): Set<RoomName> {
+    return (this.#rooms ??= new Set());
+  }
+
+  /** @internal a promise that settles when the socket has closed (used by shutdown) */
+  whenClosed(): Promise<void> {
+    if (this.#ws.readyState === 3) return Promise.resolve();
+    return new Promise((resolve) => this.#ws.once("close", () => resolve()));
+  }
+
+  /** @internal writes queued frames now (before a close frame) */
+  flush(): void {
+    this.#queue.flush();
+  }
+}
+
+const EMPTY_ROOMS: ReadonlySet<RoomName> = new Set();

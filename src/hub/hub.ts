@@ -1,0 +1,309 @@
+/**
+ * The hub: the one owner of this process's clients and rooms, and of every delivery to them.
+ *
+ * @module
+ */
+import { randomUUID } from "node:crypto";
+import type { Duplex } from "node:stream";
+import type { WebSocket } from "ws";
+import type { Adapter, AdapterHost, ClusterBroadcast, MemberInfo } from "../adapter/adapter.js";
+import { CloseCode, ErrorCode, type DisconnectReason } from "../errors.js";
+import type { Instrumentation } from "../instrumentation.js";
+import type { Logger } from "../logger.js";
+import type { ServerOptions } from "../options.js";
+import { parseMessage, type Message } from "../protocol/message.js";
+import { Client, type ClientHost, type ClientId, type ClientInit, type JoinOutcome, type RoomName, type SendOptions } from "./client.js";
+import { PreparedMessage } from "./prepared-message.js";
+import { RateLimiter } from "./rate-limiter.js";
+import { invalidRoomReason, RoomRegistry } from "./rooms.js";
+import { FlushScheduler } from "./send-queue.js";
+
+/** Where parsed messages go: the router implements this. */
+export interface MessageDispatcher {
+  /** Handles one parsed text message. Never throws. */
+  dispatch(client: Client, message: Message): void;
+  /** Handles one binary frame. Never throws. */
+  dispatchBinary(client: Client, data: Buffer): void;
+}
+
+/** Lifecycle callbacks the server turns into its public events. */
+export interface HubListener {
+  /** A client completed its handshake and is in the hub. */
+  connected(client: Client): void;
+  /** A client left the hub (it is already out of every room). */
+  disconnected(client: Client, reason: DisconnectReason): void;
+}
+
+/** Options of one broadcast. */
+export interface BroadcastOptions extends SendOptions {
+  /** A client that should not receive this copy (e.g. the sender). */
+  except?: ClientId;
+}
+
+/**
+ * Registers clients, keeps rooms, and delivers messages: to one client, to a room, or to all.
+ * A broadcast is encoded once ({@link PreparedMessage}) and the same frame is queued for every
+ * recipient; the adapter carries it to other nodes.
+ */
+export class Hub implements ClientHost, AdapterHost {
+  /** This node's id in the cluster. */
+  readonly nodeId: string = randomUUID();
+  /** @internal flushes every client's queue at the end of the turn */
+  readonly scheduler = new FlushScheduler();
+  /** @internal see {@link ServerOptions.maxBufferedBytes} */
+  readonly maxBufferedBytes: number;
+  /** @internal see {@link ServerOptions.droppableBufferedBytes} */
+  readonly droppableBufferedBytes: number;
+
+  readonly #clients = new Map<ClientId, Client>();
+  readonly #rooms = new RoomRegistry();
+  readonly #options: ServerOptions;
+  readonly #adapter: Adapter;
+  readonly #logger: Logger;
+  readonly #metrics: Instrumentation | undefined;
+  readonly #listener: HubListener;
+  #dispatcher: MessageDispatcher | undefined;
+
+  /** @internal the server builds the hub */
+  constructor(options: ServerOptions, adapter: Adapter, logger: Logger, listener: HubListener) {
+    this.#options = options;
+    this.maxBufferedBytes = options.maxBufferedBytes;
+    this.droppableBufferedBytes = options.droppableBufferedBytes;
+    this.#adapter = adapter;
+    this.#logger = logger;
+    this.#metrics = options.instrumentation;
+    this.#listener = listener;
+  }
+
+  /** @internal connects the router; called once by the server */
+  setDispatcher(dispatcher: MessageDispatcher): void {
+    this.#dispatcher = dispatcher;
+  }
+
+  /** How many clients this node holds. */
+  get clientCount(): number {
+    return this.#clients.size;
+  }
+
+  /** How many rooms have a member on this node. */
+  get roomCount(): number {
+    return this.#rooms.count;
+  }
+
+  /** @internal wraps an upgraded socket in a {@link Client} and registers it */
+  accept(ws: WebSocket, socket: Duplex, init: Omit<ClientInit, "rateLimiter">): Client {
+    const limit = this.#options.rateLimit;
+    const rateLimiter = limit ? new RateLimiter(limit, Date.now()) : undefined;
+    const client = new Client(randomUUID(), ws, socket, this, { ...init, rateLimiter });
+    this.#clients.set(client.id, client);
+    this.#logger.debug({ clientId: client.id, userId: client.userId }, "client connected");
+    this.#listener.connected(client);
+    return client;
+  }
+
+  /** The local client with this id, if any. */
+  getClient(id: ClientId): Client | undefined {
+    return this.#clients.get(id);
+  }
+
+  /** Every local client. */
+  clients(): IterableIterator<Client> {
+    return this.#clients.values();
+  }
+
+  /** The local members of a room (empty when the room does not exist here). */
+  getRoomClients(room: RoomName): Client[] {
+    return [...this.#rooms.members(room)];
+  }
+
+  /** Local member count of a room. */
+  localRoomSize(room: RoomName): number {
+    return this.#rooms.size(room);
+  }
+
+  /** The rooms with at least one member on this node. */
+  roomNames(): RoomName[] {
+    return [...this.#rooms.names()];
+  }
+
+  // ---- ingest -------------------------------------------------------------------------------
+
+  /** @internal a frame arrived: rate limit, parse, route */
+  receive(client: Client, data: Buffer, isBinary: boolean): void {
+    if (client.closeReason !== undefined) return;
+    const now = Date.now();
+    client.touch(now);
+    if (client.rateLimiter !== undefined) {
+      const decision = client.rateLimiter.take(now);
+      if (decision !== "allow") return this.#refuseRateLimited(client, data, isBinary, decision === "abuse");
+    }
+    const dispatcher = this.#dispatcher!;
+    if (isBinary) return dispatcher.dispatchBinary(client, data);
+    const parsed = parseMessage(data.toString());
+    if (!parsed.ok) {
+      this.#metrics?.messageIn?.("invalid");
+      client.sendError(parsed.code, parsed.reason, parsed.id);
+      return;
+    }
+    dispatcher.dispatch(client, parsed.message);
+  }
+
+  #refuseRateLimited(client: Client, data: Buffer, isBinary: boolean, abuse: boolean): void {
+    if (abuse) {
+      this.#logger.warn({ clientId: client.id }, "rate limit abused: closing 1008");
+      client.close(CloseCode.PolicyViolation, "rate limit exceeded", "rate_limited");
+      return;
+    }
+    const parsed = isBinary ? undefined : parseMessage(data.toString());
+    const id = parsed === undefined ? undefined : parsed.ok ? parsed.message.id : parsed.id;
+    client.sendError(ErrorCode.RateLimited, "rate limit exceeded: message dropped", id);
+  }
+
+  // ---- rooms --------------------------------------------------------------------------------
+
+  /** @internal see {@link Client.joinRoom} */
+  joinRoom(client: Client, room: RoomName): JoinOutcome {
+    const invalid = invalidRoomReason(room);
+    if (invalid !== undefined) return { ok: false, code: ErrorCode.InvalidRoom, reason: invalid };
+    const rooms = client.roomSet();
+    if (rooms.has(room)) return { ok: true };
+    if (rooms.size >= this.#options.maxRoomsPerClient) {
+      return {
+        ok: false,
+        code: ErrorCode.TooManyRooms,
+        reason: `a client may be in at most ${this.#options.maxRoomsPerClient} rooms`,
+      };
+    }
+    rooms.add(room);
+    if (this.#rooms.add(room, client) === "created") this.#adapter.roomCreated(room);
+    const member = memberOf(client);
+    this.#adapter.memberJoined(room, member);
+    this.#announce("member_joined", room, client);
+    return { ok: true };
+  }
+
+  /** @internal see {@link Client.leaveRoom} */
+  leaveRoom(client: Client, room: RoomName): boolean {
+    if (!client.rooms.has(room)) return false;
+    client.roomSet().delete(room);
+    if (this.#rooms.remove(room, client) === "deleted") this.#adapter.roomDeleted(room);
+    this.#adapter.memberLeft(room, memberOf(client));
+    this.#announce("member_left", room, client);
+    return true;
+  }
+
+  /** Pushes a presence event to the other members, unless the room is too large for events. */
+  #announce(type: "member_joined" | "member_left", room: RoomName, client: Client): void {
+    const limit = this.#options.presenceEventsMaxMembers;
+    if (limit === 0 || this.#rooms.size(room) > limit) return;
+    const data = { room, client_id: client.id, user_id: client.userId };
+    this.broadcastToRoom(room, type, data, { except: client.id });
+  }
+
+  /** @internal removes a client from the hub and every room; idempotent */
+  detach(client: Client, reason: DisconnectReason): void {
+    if (this.#clients.get(client.id) !== client) return;
+    this.#clients.delete(client.id);
+    for (const room of [...client.rooms]) this.leaveRoom(client, room);
+    this.#logger.debug({ clientId: client.id, reason }, "client disconnected");
+    this.#listener.disconnected(client, reason);
+  }
+
+  // ---- delivery -----------------------------------------------------------------------------
+
+  /**
+   * Sends `{ type, data }` to every client of the cluster.
+   * @returns how many local clients it was queued for
+   */
+  broadcast(type: string, data?: unknown, options?: BroadcastOptions): number {
+    return this.publish(undefined, encode(type, data, options), options?.except);
+  }
+
+  /**
+   * Sends `{ type, data }` to every member of `room` across the cluster.
+   * @returns how many local members it was queued for
+   */
+  broadcastToRoom(room: RoomName, type: string, data?: unknown, options?: BroadcastOptions): number {
+    return this.publish(room, encode(type, data, options), options?.except);
+  }
+
+  /**
+   * Sends `{ type, data }` to one client, on this node or (through the adapter) on another.
+   * @returns true when the client is local and the message was queued
+   */
+  sendTo(clientId: ClientId, type: string, data?: unknown): boolean {
+    const local = this.#clients.get(clientId);
+    const prepared = encode(type, data, undefined);
+    if (local !== undefined) return this.#count(prepared, local.sendPrepared(prepared) ? 1 : 0) === 1;
+    this.#adapter.publishToClient(clientId, type, prepared.json);
+    return false;
+  }
+
+  /** @internal delivers locally, then hands the same serialised message to the adapter */
+  publish(room: RoomName | undefined, prepared: PreparedMessage, except: ClientId | undefined): number {
+    const delivered = this.#deliverLocal(room, prepared, except);
+    this.#adapter.publish({ room, except, type: prepared.type, json: prepared.json, droppable: prepared.droppable });
+    return delivered;
+  }
+
+  /** The broadcast loop: one bound check and one push per recipient, no allocation. */
+  #deliverLocal(room: RoomName | undefined, prepared: PreparedMessage, except: ClientId | undefined): number {
+    const recipients = room === undefined ? this.#clients.values() : this.#rooms.members(room).values();
+    let delivered = 0;
+    for (const client of recipients) {
+      if (client.id !== except && client.sendPrepared(prepared)) delivered++;
+    }
+    this.#metrics?.broadcast?.(delivered);
+    return this.#count(prepared, delivered);
+  }
+
+  #count(prepared: PreparedMessage, delivered: number): number {
+    if (delivered > 0) this.countOut(prepared.type, delivered);
+    return delivered;
+  }
+
+  /** @internal counts queued messages for metrics */
+  countOut(type: string, count: number): void {
+    this.#metrics?.messageOut?.(type, count);
+  }
+
+  // ---- AdapterHost: what other nodes ask of this one ----------------------------------------
+
+  /** @internal a broadcast published by another node */
+  deliver(broadcast: ClusterBroadcast): void {
+    const prepared = PreparedMessage.fromJson(broadcast.type, broadcast.json, broadcast.droppable);
+    this.#deliverLocal(broadcast.room, prepared, broadcast.except);
+  }
+
+  /** @internal a message another node addressed to one of our clients */
+  deliverToClient(clientId: ClientId, type: string, json: string): boolean {
+    const client = this.#clients.get(clientId);
+    if (client === undefined) return false;
+    const prepared = PreparedMessage.fromJson(type, json);
+    return this.#count(prepared, client.sendPrepared(prepared) ? 1 : 0) === 1;
+  }
+
+  /** @internal */
+  localMembers(room: RoomName): MemberInfo[] {
+    return Array.from(this.#rooms.members(room), memberOf);
+  }
+
+  /** @internal */
+  localRooms(): Iterable<RoomName> {
+    return this.#rooms.names();
+  }
+
+  /** @internal */
+  localClientCount(): number {
+    return this.#clients.size;
+  }
+}
+
+function memberOf(client: Client): MemberInfo {
+  return { clientId: client.id, userId: client.userId };
+}
+
+function encode(type: string, data: unknown, options: SendOptions | undefined): PreparedMessage {
+  const message: Message = data === undefined ? { type } : { type, data };
+  return PreparedMessage.encode(message, options?.droppable ?? false);
+}

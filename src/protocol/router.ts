@@ -1,0 +1,236 @@
+/**
+ * The router: finds the handler for a message's `type`, validates its `data`, runs it, and makes sure
+ * a message with an `id` gets exactly one reply (SPEC §2): the handler's, an error, or an `ack`.
+ *
+ * @module
+ */
+import { ConduitError, ErrorCode } from "../errors.js";
+import type { Client } from "../hub/client.js";
+import type { MessageDispatcher } from "../hub/hub.js";
+import type { Instrumentation } from "../instrumentation.js";
+import type { Logger } from "../logger.js";
+import type { ConduitServer } from "../server.js";
+import type { Message } from "./message.js";
+import { describeIssues, type StandardSchemaV1 } from "./schema.js";
+
+/** What a handler receives besides the client and the message. */
+export interface HandlerContext {
+  /** The server: broadcast, rooms, other clients. */
+  readonly server: ConduitServer;
+  /** The request's `id`, when the client sent one. */
+  readonly id: string | undefined;
+  /** Whether the one direct reply has been sent (by {@link HandlerContext.reply} or an error). */
+  readonly replied: boolean;
+  /**
+   * Sends the direct reply, carrying the request's `id`. Only the first reply is sent; later calls are
+   * ignored (use `client.send` for further messages). A handler that never replies to a request with
+   * an `id` makes the router answer `{"type":"ack","id":…}`.
+   */
+  reply(type: string, data?: unknown): void;
+  /** Sends the direct reply as an error (`{"type":"error","data":{"code","message"}}`). */
+  replyError(code: string, message: string): void;
+}
+
+/**
+ * A message handler. It may be async; a throw or rejection becomes an error reply without a stack
+ * trace, and one that does not settle within `handlerTimeout` gets a `handler_timeout` error.
+ *
+ * @typeParam T - the type of `message.data` (inferred from the schema when one is given)
+ */
+export type Handler<T = unknown> = (ctx: HandlerContext, client: Client, message: Message<T>) => void | Promise<void>;
+
+/** A handler with a Standard Schema (zod, valibot, arktype) for its `data`. */
+export interface HandlerDefinition<S extends StandardSchemaV1> {
+  /** Validates `data`; a failure is an error reply naming the field, and the handler is not run. */
+  schema: S;
+  /** Receives the parsed, typed `data`. */
+  handler: Handler<StandardSchemaV1.InferOutput<S>>;
+}
+
+/** Handles binary frames (the default answers `binary_not_supported`). */
+export type BinaryHandler = (ctx: HandlerContext, client: Client, data: Buffer) => void | Promise<void>;
+
+interface Route {
+  handler: Handler;
+  schema: StandardSchemaV1 | undefined;
+}
+
+/** The reply half of a {@link HandlerContext}: remembers whether the one reply went out. */
+class RequestContext implements HandlerContext {
+  readonly server: ConduitServer;
+  readonly id: string | undefined;
+  readonly #client: Client;
+  #replied = false;
+
+  constructor(server: ConduitServer, client: Client, id: string | undefined) {
+    this.server = server;
+    this.#client = client;
+    this.id = id;
+  }
+
+  get replied(): boolean {
+    return this.#replied;
+  }
+
+  reply(type: string, data?: unknown): void {
+    if (this.#replied) return;
+    this.#replied = true;
+    const message: Message = data === undefined ? { type } : { type, data };
+    if (this.id !== undefined) message.id = this.id;
+    this.#client.sendMessage(message);
+  }
+
+  replyError(code: string, message: string): void {
+    if (this.#replied) return;
+    this.#replied = true;
+    this.#client.sendError(code, message, this.id);
+  }
+
+  /** Called when the handler has finished: a request nobody answered gets its ack. */
+  settle(): void {
+    if (!this.#replied && this.id !== undefined) this.reply("ack");
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === "function";
+}
+
+/** Routes messages by `type` to registered handlers. Owned by the server. */
+export class Router implements MessageDispatcher {
+  readonly #routes = new Map<string, Route>();
+  readonly #server: ConduitServer;
+  readonly #logger: Logger;
+  readonly #metrics: Instrumentation | undefined;
+  readonly #timeout: number;
+  #binaryHandler: BinaryHandler | undefined;
+
+  /**
+   * @param server - passed to handlers as `ctx.server`
+   * @param handlerTimeout - ms before an unsettled handler gets a `handler_timeout` reply
+   */
+  constructor(server: ConduitServer, handlerTimeout: number, logger: Logger, metrics: Instrumentation | undefined) {
+    this.#server = server;
+    this.#timeout = handlerTimeout;
+    this.#logger = logger;
+    this.#metrics = metrics;
+  }
+
+  /** Registers (or replaces) the handler for `type`. */
+  register(type: string, handler: Handler, schema?: StandardSchemaV1): void {
+    if (typeof type !== "string" || type.length === 0) {
+      throw new TypeError("conduit-ws: registerHandler needs a non-empty string type");
+    }
+    if (typeof handler !== "function") {
+      throw new TypeError(`conduit-ws: the handler for "${type}" must be a function`);
+    }
+    this.#routes.set(type, { handler, schema });
+  }
+
+  /** Removes the handler for `type`; true when there was one. */
+  unregister(type: string): boolean {
+    return this.#routes.delete(type);
+  }
+
+  /** Whether a handler is registered for `type`. */
+  has(type: string): boolean {
+    return this.#routes.has(type);
+  }
+
+  /** Registers the binary-frame handler, or removes it with `undefined`. */
+  setBinaryHandler(handler: BinaryHandler | undefined): void {
+    this.#binaryHandler = handler;
+  }
+
+  /** @internal the hub calls this for every parsed message */
+  dispatch(client: Client, message: Message): void {
+    const route = this.#routes.get(message.type);
+    this.#metrics?.messageIn?.(route === undefined ? "unknown" : message.type);
+    if (route === undefined) {
+      client.sendError(ErrorCode.UnknownType, `unknown message type "${message.type}"`, message.id);
+      return;
+    }
+    const ctx = new RequestContext(this.#server, client, message.id);
+    if (route.schema === undefined) {
+      this.#run(ctx, message.type, () => route.handler(ctx, client, message));
+      return;
+    }
+    let checked = route.schema["~standard"].validate(message.data);
+    if (checked instanceof Promise) {
+      checked.then(
+        (result) => this.#afterValidation(ctx, client, message, route, result),
+        (error: unknown) => this.#fail(ctx, message.type, error),
+      );
+      return;
+    }
+    this.#afterValidation(ctx, client, message, route, checked);
+  }
+
+  #afterValidation(
+    ctx: RequestContext,
+    client: Client,
+    message: Message,
+    route: Route,
+    result: StandardSchemaV1.Result<unknown>,
+  ): void {
+    if (result.issues) {
+      ctx.replyError(ErrorCode.ValidationFailed, describeIssues(result.issues));
+      return;
+    }
+    const parsed: Message = { ...message, data: result.value };
+    this.#run(ctx, message.type, () => route.handler(ctx, client, parsed));
+  }
+
+  /** @internal the hub calls this for every binary frame */
+  dispatchBinary(client: Client, data: Buffer): void {
+    this.#metrics?.messageIn?.("binary");
+    const handler = this.#binaryHandler;
+    const ctx = new RequestContext(this.#server, client, undefined);
+    if (handler === undefined) {
+      ctx.replyError(ErrorCode.BinaryNotSupported, "binary frames are not supported by this server");
+      return;
+    }
+    this.#run(ctx, "binary", () => handler(ctx, client, data));
+  }
+
+  /** Runs a handler; sync handlers settle at once, async ones race the handler timeout. */
+  #run(ctx: RequestContext, type: string, invoke: () => void | Promise<void>): void {
+    let result: unknown;
+    try {
+      result = invoke();
+    } catch (error) {
+      this.#fail(ctx, type, error);
+      return;
+    }
+    if (!isThenable(result)) {
+      ctx.settle();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#metrics?.handlerError?.(type);
+      this.#logger.warn({ type, timeoutMs: this.#timeout }, "handler timed out");
+      ctx.replyError(ErrorCode.HandlerTimeout, `handler for "${type}" did not finish within ${this.#timeout} ms`);
+    }, this.#timeout);
+    result.then(
+      () => {
+        clearTimeout(timer);
+        ctx.settle();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        this.#fail(ctx, type, error);
+      },
+    );
+  }
+
+  #fail(ctx: RequestContext, type: string, error: unknown): void {
+    this.#metrics?.handlerError?.(type);
+    if (error instanceof ConduitError) {
+      ctx.replyError(error.code, error.message);
+      return;
+    }
+    // The stack goes to the server's log, never to the client.
+    this.#logger.error({ type, err: error }, "handler failed");
+    ctx.replyError(ErrorCode.HandlerError, `handler for "${type}" failed`);
+  }
+}

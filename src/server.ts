@@ -1,0 +1,341 @@
+/**
+ * The server: wires options, hub, router, upgrader, heartbeat and adapter together, and owns start
+ * and shutdown. Application code talks to this class; the parts behind it each have one job.
+ *
+ * @module
+ */
+import { EventEmitter } from "node:events";
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import type { Adapter, MemberInfo, NodeInfo } from "./adapter/adapter.js";
+import { MemoryAdapter } from "./adapter/memory.js";
+import { CloseCode, type DisconnectReason } from "./errors.js";
+import { HeartbeatSweep } from "./hub/heartbeat.js";
+import { Hub, type BroadcastOptions } from "./hub/hub.js";
+import type { Client, ClientId, RoomName } from "./hub/client.js";
+import { silentLogger, type Logger } from "./logger.js";
+import { resolveOptions, type ServerOptions } from "./options.js";
+import { builtinHandlers } from "./protocol/builtins.js";
+import { Router, type BinaryHandler, type Handler, type HandlerDefinition } from "./protocol/router.js";
+import type { StandardSchemaV1 } from "./protocol/schema.js";
+import { pathOf } from "./upgrade/credentials.js";
+import { refuseHandshake } from "./upgrade/refuse.js";
+import { Upgrader, type AuthHandler } from "./upgrade/upgrader.js";
+
+/** The events a {@link ConduitServer} emits. */
+export interface ServerEvents {
+  /** A client completed its handshake and joined the hub. */
+  connection: [client: Client];
+  /** A client left the hub (it has already left every room). */
+  disconnect: [client: Client, reason: DisconnectReason];
+}
+
+/** Options of {@link ConduitServer.attach}. */
+export interface AttachOptions {
+  /** The endpoint's path on this HTTP server; defaults to the server's `path` option. */
+  path?: string;
+}
+
+/**
+ * A conduit-ws server: one hub of connections, a router of message types, rooms, broadcast,
+ * heartbeats and authentication. Create it with {@link createServer}.
+ *
+ * @example
+ * ```ts
+ * const server = createServer({ heartbeatInterval: 15_000 });
+ * server.registerHandler("chat", (ctx, client, msg) => {
+ *   server.broadcastToRoom("lobby", "chat", { from: client.userId, text: msg.data });
+ * });
+ * const { port } = await server.listen(8080);
+ * ```
+ */
+export class ConduitServer extends EventEmitter<ServerEvents> {
+  /** The resolved options (defaults applied). */
+  readonly options: Readonly<ServerOptions>;
+  /** The hub: clients, rooms and delivery. */
+  readonly hub: Hub;
+  /** The adapter that connects this node to the cluster. */
+  readonly adapter: Adapter;
+
+  readonly #logger: Logger;
+  readonly #router: Router;
+  readonly #upgrader: Upgrader;
+  readonly #heartbeat: HeartbeatSweep;
+  readonly #wss: WebSocketServer;
+  readonly #detachers: Array<() => void> = [];
+  #ownServer: HttpServer | undefined;
+  #accepting = false;
+  #ready: Promise<void> | undefined;
+  #shutdown: Promise<void> | undefined;
+
+  /** @param options - see {@link ServerOptions}; every field is optional */
+  constructor(options: Partial<ServerOptions> = {}) {
+    super();
+    const resolved = resolveOptions(options);
+    this.options = resolved;
+    this.#logger = resolved.logger ?? silentLogger;
+    this.adapter = resolved.adapter ?? new MemoryAdapter();
+    this.hub = new Hub(resolved, this.adapter, this.#logger, {
+      connected: (client) => this.emit("connection", client),
+      disconnected: (client, reason) => this.emit("disconnect", client, reason),
+    });
+    this.#router = new Router(this, resolved.handlerTimeout, this.#logger, resolved.instrumentation);
+    for (const [type, handler] of builtinHandlers) this.#router.register(type, handler);
+    this.hub.setDispatcher(this.#router);
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: resolved.maxPayload,
+      perMessageDeflate: resolved.enableCompression,
+      closeTimeout: resolved.shutdownTimeout,
+    } as ConstructorParameters<typeof WebSocketServer>[0]);
+    const server = this;
+    this.#upgrader = new Upgrader(this.#wss, this.hub, resolved, this.#logger, {
+      get accepting() {
+        return server.#accepting;
+      },
+      get ready() {
+        return server.start();
+      },
+    });
+    this.#heartbeat = new HeartbeatSweep(resolved.heartbeatInterval, resolved.heartbeatTimeout, () => this.hub.clients());
+  }
+
+  // ---- handlers -----------------------------------------------------------------------------
+
+  /**
+   * Registers the handler for a message type, replacing any earlier one (built-ins included).
+   *
+   * @example
+   * ```ts
+   * server.registerHandler("chat", {
+   *   schema: z.object({ room: z.string(), text: z.string().max(500) }),
+   *   handler: (ctx, client, msg) => server.broadcastToRoom(msg.data.room, "chat", msg.data),
+   * });
+   * ```
+   */
+  registerHandler<T = unknown>(type: string, handler: Handler<T>): this;
+  registerHandler<S extends StandardSchemaV1>(type: string, definition: HandlerDefinition<S>): this;
+  registerHandler(type: string, handlerOrDefinition: Handler | HandlerDefinition<StandardSchemaV1>): this {
+    if (typeof handlerOrDefinition === "function") {
+      this.#router.register(type, handlerOrDefinition);
+    } else {
+      const { schema, handler } = handlerOrDefinition ?? {};
+      if (typeof schema?.["~standard"]?.validate !== "function") {
+        throw new TypeError(`conduit-ws: the schema for "${type}" is not a Standard Schema (zod, valibot, arktype)`);
+      }
+      this.#router.register(type, handler as Handler, schema);
+    }
+    return this;
+  }
+
+  /** Removes the handler for a type (built-ins included); true when one was registered. */
+  unregisterHandler(type: string): boolean {
+    return this.#router.unregister(type);
+  }
+
+  /** Handles binary frames; without one, a binary frame gets a `binary_not_supported` error. */
+  registerBinaryHandler(handler: BinaryHandler | undefined): this {
+    this.#router.setBinaryHandler(handler);
+    return this;
+  }
+
+  /**
+   * Requires a token at the handshake. Missing or refused tokens get HTTP 401 and no upgrade.
+   *
+   * @example
+   * ```ts
+   * server.setAuthHandler((ctx, token) => (token === process.env.SECRET ? "admin" : null));
+   * ```
+   */
+  setAuthHandler(handler: AuthHandler | undefined): this {
+    this.#upgrader.authHandler = handler;
+    return this;
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  /**
+   * Starts the adapter and the heartbeat. `listen()` and the first upgrade call it; call it yourself
+   * to learn early that the adapter cannot reach its backend.
+   */
+  start(): Promise<void> {
+    this.#ready ??= this.adapter.start(this.hub).then(() => {
+      if (this.#shutdown) return;
+      this.#accepting = true;
+      this.#heartbeat.start();
+    });
+    return this.#ready;
+  }
+
+  /**
+   * Serves the endpoint on an existing HTTP server (Express, Fastify, plain node). Requests for other
+   * paths are left to the server's other `'upgrade'` listeners, or refused with 400 if there is none.
+   */
+  attach(httpServer: HttpServer, options: AttachOptions = {}): this {
+    const path = options.path ?? this.options.path;
+    const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      if (pathOf(request) === path) return this.#upgrader.handle(request, socket, head);
+      if (httpServer.listenerCount("upgrade") === 1) refuseHandshake(socket, 400, "no WebSocket endpoint at this path");
+    };
+    httpServer.on("upgrade", onUpgrade);
+    const stopGuard = this.#upgrader.guardHandshakes(httpServer);
+    this.#detachers.push(() => {
+      httpServer.off("upgrade", onUpgrade);
+      stopGuard();
+    });
+    void this.start().catch((error: unknown) => this.#logger.error({ err: error }, "adapter failed to start"));
+    return this;
+  }
+
+  /**
+   * An `'upgrade'` listener for your own routing. It handles requests for the endpoint's path and
+   * returns true; for any other path it returns false and leaves the socket to you.
+   *
+   * @example
+   * ```ts
+   * const onUpgrade = server.handler();
+   * httpServer.on("upgrade", (req, socket, head) => {
+   *   if (!onUpgrade(req, socket, head)) socket.destroy();
+   * });
+   * ```
+   */
+  handler(): (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean {
+    return (request, socket, head) => {
+      if (!this.#upgrader.matches(request)) return false;
+      this.#upgrader.handle(request, socket, head);
+      return true;
+    };
+  }
+
+  /**
+   * Starts a minimal HTTP server of its own that serves only the endpoint (other requests: 426).
+   * Resolves when listening; `port: 0` picks a free port.
+   */
+  async listen(port = 8080, host?: string): Promise<AddressInfo> {
+    const httpServer = createHttpServer((_request, response) => {
+      response.writeHead(426, { "Content-Type": "text/plain" }).end(`connect with WebSocket to ${this.options.path}\n`);
+    });
+    this.#ownServer = httpServer;
+    this.attach(httpServer);
+    await this.start();
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(port, host, () => {
+        httpServer.off("error", reject);
+        resolve();
+      });
+    });
+    return httpServer.address() as AddressInfo;
+  }
+
+  /** Whether {@link ConduitServer.shutdown} has begun. */
+  get isShuttingDown(): boolean {
+    return this.#shutdown !== undefined;
+  }
+
+  /**
+   * Graceful shutdown: refuses new connections (503), sends close 1001 to every client, waits up to
+   * `shutdownTimeout` ms for their closing handshakes, terminates the rest, then closes the adapter
+   * (and the HTTP server, if `listen()` created it). Calling it again returns the same promise.
+   */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#drain();
+    return this.#shutdown;
+  }
+
+  async #drain(): Promise<void> {
+    this.#accepting = false;
+    this.#heartbeat.stop();
+    const clients = [...this.hub.clients()];
+    this.#logger.info({ clients: clients.length }, "shutting down");
+    const closed = clients.map((client) => client.whenClosed());
+    for (const client of clients) client.close(CloseCode.GoingAway, "server shutdown", "server_shutdown");
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), this.options.shutdownTimeout);
+    });
+    const outcome = await Promise.race([Promise.all(closed), deadline]);
+    clearTimeout(timer);
+    if (outcome === "timeout") {
+      for (const client of clients) client.terminate("server_shutdown");
+    }
+    for (const detach of this.#detachers.splice(0)) detach();
+    this.#wss.close();
+    await this.adapter.close();
+    const own = this.#ownServer;
+    if (own) {
+      own.closeAllConnections();
+      await new Promise<void>((resolve) => own.close(() => resolve()));
+    }
+    this.#logger.info({}, "shut down");
+  }
+
+  // ---- delivery and views -------------------------------------------------------------------
+
+  /** Sends `{ type, data }` to every client of the cluster; returns the local recipient count. */
+  broadcast(type: string, data?: unknown, options?: BroadcastOptions): number {
+    return this.hub.broadcast(type, data, options);
+  }
+
+  /** Sends `{ type, data }` to every member of a room across the cluster; returns the local count. */
+  broadcastToRoom(room: RoomName, type: string, data?: unknown, options?: BroadcastOptions): number {
+    return this.hub.broadcastToRoom(room, type, data, options);
+  }
+
+  /** Sends `{ type, data }` to one client on any node; true when it is local and was queued. */
+  sendTo(clientId: ClientId, type: string, data?: unknown): boolean {
+    return this.hub.sendTo(clientId, type, data);
+  }
+
+  /** A local client by id. */
+  getClient(clientId: ClientId): Client | undefined {
+    return this.hub.getClient(clientId);
+  }
+
+  /** The local members of a room. */
+  getRoomClients(room: RoomName): Client[] {
+    return this.hub.getRoomClients(room);
+  }
+
+  /** The members of a room on every node of the cluster. */
+  roomMembers(room: RoomName): Promise<MemberInfo[]> {
+    return this.adapter.roomMembers(room);
+  }
+
+  /** The member count of a room on every node of the cluster. */
+  roomSize(room: RoomName): Promise<number> {
+    return this.adapter.roomSize(room);
+  }
+
+  /** The rooms with a member on this node. */
+  rooms(): RoomName[] {
+    return this.hub.roomNames();
+  }
+
+  /** The live nodes of the cluster. */
+  nodes(): Promise<NodeInfo[]> {
+    return this.adapter.nodes();
+  }
+
+  /** How many clients this node holds. */
+  get clientCount(): number {
+    return this.hub.clientCount;
+  }
+}
+
+/**
+ * Creates a conduit-ws server. Nothing listens until you call `listen()` or `attach()`.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from "@conduit/websocket";
+ * const server = createServer();
+ * await server.listen(8080); // ws://localhost:8080/ws
+ * ```
+ */
+export function createServer(options: Partial<ServerOptions> = {}): ConduitServer {
+  return new ConduitServer(options);
+}

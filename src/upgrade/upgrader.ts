@@ -1,0 +1,192 @@
+/**
+ * The handshake: admission (connection limit, shutdown), origin, token and auth, then the upgrade by
+ * `ws`. Every refusal is a plain HTTP reply sent before the upgrade (SPEC §3).
+ *
+ * @module
+ */
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import type { Duplex } from "node:stream";
+import type { WebSocket, WebSocketServer } from "ws";
+import type { Hub } from "../hub/hub.js";
+import type { Logger } from "../logger.js";
+import type { ServerOptions } from "../options.js";
+import { defaultTokenExtractor, originAllowed, pathOf } from "./credentials.js";
+import { refuseHandshake } from "./refuse.js";
+
+/** What the auth handler is given besides the token. */
+export interface AuthContext {
+  /** The upgrade request: headers, URL, socket. */
+  readonly request: IncomingMessage;
+}
+
+/** What an auth handler returns: a user id, a user id with metadata, or a refusal (null/false). */
+export type AuthResult =
+  | string
+  | { userId: string | null; metadata?: Record<string, unknown> }
+  | null
+  | undefined
+  | false;
+
+/**
+ * Decides who a token belongs to. Return a user id to accept, null/undefined/false (or throw) to
+ * refuse with HTTP 401.
+ *
+ * @example
+ * ```ts
+ * server.setAuthHandler(async (ctx, token) => (await sessions.lookup(token))?.userId ?? null);
+ * ```
+ */
+export type AuthHandler = (ctx: AuthContext, token: string) => AuthResult | Promise<AuthResult>;
+
+/** A node `'upgrade'` listener. */
+export type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/** Whether new connections are accepted; the server flips it on shutdown. */
+export interface AdmissionState {
+  /** False while starting up is incomplete or once shutdown has begun. */
+  readonly accepting: boolean;
+  /** Resolves when the adapter has started. */
+  readonly ready: Promise<void>;
+}
+
+const kHandshakeTimer = Symbol("conduit.handshakeTimer");
+type TimedSocket = Duplex & { [kHandshakeTimer]?: NodeJS.Timeout };
+
+function clearHandshakeTimer(socket: Duplex): void {
+  const timed = socket as TimedSocket;
+  if (timed[kHandshakeTimer] !== undefined) {
+    clearTimeout(timed[kHandshakeTimer]);
+    timed[kHandshakeTimer] = undefined;
+  }
+}
+
+/** Runs the handshake of every new WebSocket connection. Owned by the server. */
+export class Upgrader {
+  /** The auth handler, or undefined for anonymous access. */
+  authHandler: AuthHandler | undefined;
+  readonly #wss: WebSocketServer;
+  readonly #hub: Hub;
+  readonly #options: ServerOptions;
+  readonly #logger: Logger;
+  readonly #admission: AdmissionState;
+  readonly #allowedOrigins: readonly string[] | undefined;
+  #pending = 0;
+
+  constructor(wss: WebSocketServer, hub: Hub, options: ServerOptions, logger: Logger, admission: AdmissionState) {
+    this.#wss = wss;
+    this.#hub = hub;
+    this.#options = options;
+    this.#logger = logger;
+    this.#admission = admission;
+    this.#allowedOrigins = options.allowedOrigins?.map(normaliseOrigin);
+  }
+
+  /** Whether a request is for the WebSocket endpoint. */
+  matches(request: IncomingMessage): boolean {
+    return pathOf(request) === this.#options.path;
+  }
+
+  /**
+   * Closes sockets of `server` that do not finish an upgrade or request in `handshakeTimeout` ms
+   * (slowloris). The timer lives only until the first request on the socket.
+   */
+  guardHandshakes(server: HttpServer): () => void {
+    const timeout = this.#options.handshakeTimeout;
+    const onConnection = (socket: Duplex): void => {
+      const timer = setTimeout(() => socket.destroy(), timeout);
+      timer.unref();
+      (socket as TimedSocket)[kHandshakeTimer] = timer;
+      socket.once("close", () => clearTimeout(timer));
+    };
+    const onRequest = (request: IncomingMessage): void => clearHandshakeTimer(request.socket);
+    server.on("connection", onConnection);
+    server.on("request", onRequest);
+    return () => {
+      server.off("connection", onConnection);
+      server.off("request", onRequest);
+    };
+  }
+
+  /** Handles one upgrade request on the endpoint's path. Never throws. */
+  handle(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    clearHandshakeTimer(socket);
+    this.#handle(request, socket, head).catch((error: unknown) => {
+      this.#logger.error({ err: error }, "upgrade failed");
+      refuseHandshake(socket, 500, "internal error");
+    });
+  }
+
+  async #handle(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    await this.#admission.ready;
+    if (!this.#admission.accepting) return refuseHandshake(socket, 503, "server is shutting down");
+    if (this.#hub.clientCount + this.#pending >= this.#options.maxConnections) {
+      this.#logger.warn({ limit: this.#options.maxConnections }, "connection refused: at maxConnections");
+      return refuseHandshake(socket, 503, "server is at its connection limit", { "Retry-After": "5" });
+    }
+    const origin = request.headers.origin;
+    if (!this.#originOk(origin, request)) {
+      this.#logger.warn({ origin }, "connection refused: origin not allowed");
+      return refuseHandshake(socket, 403, "origin not allowed");
+    }
+
+    this.#pending++;
+    let identity: { userId: string | null; metadata?: Record<string, unknown> | undefined };
+    try {
+      const resolved = await this.#authenticate(request);
+      if (resolved === undefined) return refuseHandshake(socket, 401, "missing or invalid token");
+      identity = resolved;
+    } finally {
+      this.#pending--;
+    }
+    // The peer may have given up while the auth handler ran.
+    if (socket.destroyed) return;
+    if (!this.#admission.accepting) return refuseHandshake(socket, 503, "server is shutting down");
+
+    this.#wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+      this.#hub.accept(ws, socket, {
+        userId: identity.userId,
+        metadata: identity.metadata,
+        remoteAddress: request.socket.remoteAddress,
+      });
+    });
+  }
+
+  #originOk(origin: string | undefined, request: IncomingMessage): boolean {
+    if (this.#options.checkOrigin) return this.#options.checkOrigin(origin, request);
+    if (this.#allowedOrigins === undefined) return true;
+    return originAllowed(origin, this.#allowedOrigins);
+  }
+
+  /** Returns the identity, or undefined to refuse with 401. Never logs the token. */
+  async #authenticate(
+    request: IncomingMessage,
+  ): Promise<{ userId: string | null; metadata?: Record<string, unknown> | undefined } | undefined> {
+    const handler = this.authHandler;
+    if (handler === undefined) return { userId: null };
+    const token = (this.#options.tokenExtractor ?? defaultTokenExtractor)(request);
+    if (!token) {
+      this.#logger.debug({}, "connection refused: no token");
+      return undefined;
+    }
+    let result: AuthResult;
+    try {
+      result = await handler({ request }, token);
+    } catch (error) {
+      this.#logger.debug({ reason: error instanceof Error ? error.message : "auth handler threw" }, "connection refused: token rejected");
+      return undefined;
+    }
+    if (typeof result === "string") return { userId: result };
+    if (typeof result === "object" && result !== null) return { userId: result.userId, metadata: result.metadata };
+    this.#logger.debug({}, "connection refused: token rejected");
+    return undefined;
+  }
+}
+
+/** `https://App.Example:443` and `https://app.example` are the same origin; compare them normalised. */
+function normaliseOrigin(origin: string): string {
+  try {
+    return new URL(origin).origin;
+  } catch {
+    return origin;
+  }
+}
