@@ -43,8 +43,12 @@ export type Handler<T = unknown> = (ctx: HandlerContext, client: Client, message
 export interface HandlerDefinition<S extends StandardSchemaV1> {
   /** Validates `data`; a failure is an error reply naming the field, and the handler is not run. */
   schema: S;
-  /** Receives the parsed, typed `data`. */
-  handler: Handler<StandardSchemaV1.InferOutput<S>>;
+  /** Receives the parsed, typed `data`; it is always present, since the schema accepted it. */
+  handler: (
+    ctx: HandlerContext,
+    client: Client,
+    message: Message<StandardSchemaV1.InferOutput<S>> & { data: StandardSchemaV1.InferOutput<S> },
+  ) => void | Promise<void>;
 }
 
 /** Handles binary frames (the default answers `binary_not_supported`). */
