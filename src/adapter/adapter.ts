@@ -69,12 +69,18 @@ export interface Adapter {
   publish(broadcast: ClusterBroadcast): void;
   /** Carries a message to a client that is not on this node. */
   publishToClient(clientId: ClientId, type: string, json: string): void;
-  /** The first local member joined `room`: start receiving that room's broadcasts. */
-  roomCreated(room: RoomName): void;
+  /**
+   * The first local member joined `room`: start receiving that room's broadcasts. A promise makes the
+   * `join_room` reply wait until the subscription is in place, so the joiner misses nothing sent after.
+   */
+  roomCreated(room: RoomName): void | Promise<void>;
   /** The last local member left `room`: stop receiving its broadcasts. */
   roomDeleted(room: RoomName): void;
-  /** A local client joined a room (for cluster-wide member lists). */
-  memberJoined(room: RoomName, member: MemberInfo): void;
+  /**
+   * A local client joined a room (for cluster-wide member lists). A promise makes the `join_room`
+   * reply wait until other nodes can see the member.
+   */
+  memberJoined(room: RoomName, member: MemberInfo): void | Promise<void>;
   /** A local client left a room. */
   memberLeft(room: RoomName, member: MemberInfo): void;
   /** Members of `room` on every node. */

@@ -26,8 +26,12 @@ export interface SendOptions {
   droppable?: boolean;
 }
 
-/** Result of {@link ClientHost.joinRoom}: joined, or the error code and text to reply with. */
-export type JoinOutcome = { ok: true } | { ok: false; code: string; reason: string };
+/**
+ * Result of {@link ClientHost.joinRoom}: joined, or the error code and text to reply with. In a cluster,
+ * `ready` settles once other nodes' broadcasts to the room reach this client and other nodes list it
+ * as a member; the built-in `join_room` waits for it before answering.
+ */
+export type JoinOutcome = { ok: true; ready?: Promise<void> } | { ok: false; code: string; reason: string };
 
 /** What a client needs from the hub that owns it. The hub implements this; tests never mock it. */
 export interface ClientHost {

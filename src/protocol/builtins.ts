@@ -30,6 +30,8 @@ const joinRoom: Handler = (ctx, client, message) => {
   const room = roomOf(message.data);
   const outcome = client.joinRoom(room as string);
   if (!outcome.ok) return ctx.replyError(outcome.code, outcome.reason);
+  // In a cluster, answer once the room's broadcasts from other nodes will reach this client.
+  if (outcome.ready) return outcome.ready.then(() => ctx.reply("room_joined", { room }));
   ctx.reply("room_joined", { room });
 };
 

@@ -1,0 +1,402 @@
+/**
+ * `@conduit/websocket/redis`: the Redis adapter. Nodes publish each broadcast once to Redis with
+ * sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7, so it also works on Redis Cluster), one channel
+ * per room: a node with no member of a room is not subscribed to it and receives nothing for it.
+ * Member lists and the list of live nodes are kept in Redis hashes and a sorted set refreshed by a
+ * heartbeat, so a node that dies drops out of every view within `nodeTimeout` + `heartbeatInterval`.
+ *
+ * Delivery across nodes is at most once: while Redis is unreachable, local delivery goes on and
+ * publications to other nodes are dropped (counted, logged), never queued without bound.
+ *
+ * @module
+ */
+import { Redis, type RedisOptions } from "ioredis";
+import type { ClientId, RoomName } from "../../hub/client.js";
+import { silentLogger, type Logger } from "../../logger.js";
+import type { Adapter, AdapterHost, ClusterBroadcast, MemberInfo, NodeInfo } from "../adapter.js";
+import { decodeBroadcast, decodeDirect, encodeBroadcast, encodeDirect } from "./codec.js";
+
+/** Options of {@link RedisAdapter}. */
+export interface RedisAdapterOptions {
+  /** `redis://[:password@]host:port[/db]`. */
+  url: string;
+  /**
+   * Prefix of every key and channel, so that several clusters can share one Redis.
+   * @default "conduit"
+   */
+  keyPrefix?: string;
+  /**
+   * Milliseconds between this node's liveness reports.
+   * @default 5000
+   */
+  heartbeatInterval?: number;
+  /**
+   * Milliseconds without a report after which a node is considered dead and leaves every view.
+   * @default 15000
+   */
+  nodeTimeout?: number;
+  /**
+   * Milliseconds `start()` waits for Redis before it fails.
+   * @default 5000
+   */
+  connectTimeout?: number;
+  /** Where connection losses and recoveries are logged. */
+  logger?: Logger;
+}
+
+/** Counters an operator (or the `/metrics` route) can read. */
+export interface RedisAdapterStats {
+  /** Whether the publishing connection is up. */
+  connected: boolean;
+  /** Messages published to Redis. */
+  published: number;
+  /** Publications dropped because Redis was unreachable. */
+  publishFailed: number;
+  /** Messages received from other nodes. */
+  received: number;
+}
+
+/** `redis://:secret@host` → `redis://***@host`: a URL can carry a password, a log line must not. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@");
+}
+
+/**
+ * The Redis {@link Adapter}.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from "@conduit/websocket";
+ * import { RedisAdapter } from "@conduit/websocket/redis";
+ * const server = createServer({ adapter: new RedisAdapter({ url: "redis://127.0.0.1:6379" }) });
+ * await server.listen(8080);
+ * ```
+ */
+export class RedisAdapter implements Adapter {
+  readonly #options: Required<Omit<RedisAdapterOptions, "logger">>;
+  readonly #logger: Logger;
+  #host: AdapterHost | undefined;
+  #pub: Redis | undefined;
+  #sub: Redis | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #stats: RedisAdapterStats = { connected: false, published: 0, publishFailed: 0, received: 0 };
+
+  /** @param options - see {@link RedisAdapterOptions} */
+  constructor(options: RedisAdapterOptions) {
+    if (typeof options?.url !== "string" || !/^rediss?:\/\//.test(options.url)) {
+      throw new TypeError('conduit-ws: RedisAdapter needs a url like "redis://127.0.0.1:6379"');
+    }
+    this.#options = {
+      url: options.url,
+      keyPrefix: options.keyPrefix ?? "conduit",
+      heartbeatInterval: options.heartbeatInterval ?? 5000,
+      nodeTimeout: options.nodeTimeout ?? 15_000,
+      connectTimeout: options.connectTimeout ?? 5000,
+    };
+    if (this.#options.nodeTimeout <= this.#options.heartbeatInterval) {
+      throw new TypeError("conduit-ws: RedisAdapter nodeTimeout must be longer than heartbeatInterval");
+    }
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  /** Counters for metrics. */
+  get stats(): Readonly<RedisAdapterStats> {
+    return this.#stats;
+  }
+
+  // ---- keys and channels --------------------------------------------------------------------
+
+  #channel(kind: "all" | "direct" | "room", room?: RoomName): string {
+    return kind === "room" ? `${this.#options.keyPrefix}#room#${room}` : `${this.#options.keyPrefix}#${kind}`;
+  }
+  #membersKey(room: RoomName): string {
+    return `${this.#options.keyPrefix}:members:{${room}}`;
+  }
+  #nodeRoomsKey(nodeId: string): string {
+    return `${this.#options.keyPrefix}:node-rooms:${nodeId}`;
+  }
+  get #nodesKey(): string {
+    return `${this.#options.keyPrefix}:nodes`;
+  }
+  get #nodeClientsKey(): string {
+    return `${this.#options.keyPrefix}:node-clients`;
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  /** Connects both Redis connections; rejects with a clear message when Redis cannot be reached. */
+  async start(host: AdapterHost): Promise<void> {
+    this.#host = host;
+    const common: RedisOptions = {
+      lazyConnect: true,
+      connectTimeout: this.#options.connectTimeout,
+      // Reconnect for ever, at most every 2 s: a Redis restart must not need a node restart.
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      maxRetriesPerRequest: 1,
+    };
+    // The publisher must never queue while disconnected: the queue would grow with the traffic.
+    const pub = new Redis(this.#options.url, { ...common, enableOfflineQueue: false });
+    // The subscriber's commands are (un)subscriptions, bounded by the number of rooms.
+    const sub = new Redis(this.#options.url, { ...common, enableOfflineQueue: true });
+    this.#pub = pub;
+    this.#sub = sub;
+    this.#watch(pub, "publisher");
+    this.#watch(sub, "subscriber");
+    try {
+      await Promise.all([pub.connect(), sub.connect()]);
+    } catch (error) {
+      pub.disconnect();
+      sub.disconnect();
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`conduit-ws: cannot reach Redis at ${redactRedisUrl(this.#options.url)}: ${reason}`);
+    }
+    this.#stats.connected = true;
+    sub.on("smessage", (channel: string, payload: string) => this.#onMessage(channel, payload));
+    await this.#subscribeAll();
+    await this.#report();
+    this.#timer = setInterval(() => void this.#report(), this.#options.heartbeatInterval);
+    this.#timer.unref();
+  }
+
+  /** Logs connection losses and, after a reconnect, restores what this node had told Redis. */
+  #watch(connection: Redis, role: "publisher" | "subscriber"): void {
+    let lost = false;
+    connection.on("error", (error: Error) => {
+      if (!lost) this.#logger.warn({ role, err: error.message }, "redis connection error");
+    });
+    connection.on("close", () => {
+      if (this.#closed || lost) return;
+      lost = true;
+      if (role === "publisher") this.#stats.connected = false;
+      this.#logger.warn({ role }, "redis connection lost: cross-node delivery paused, local delivery continues");
+    });
+    connection.on("ready", () => {
+      if (!lost) return;
+      lost = false;
+      this.#logger.info({ role }, "redis connection restored");
+      if (role === "publisher") {
+        this.#stats.connected = true;
+        void this.#resyncMembership();
+      } else {
+        void this.#subscribeAll();
+      }
+    });
+  }
+
+  /** Subscribes to the shared channels and every room that has a local member. */
+  async #subscribeAll(): Promise<void> {
+    const sub = this.#sub!;
+    const channels = [this.#channel("all"), this.#channel("direct")];
+    for (const room of this.#host!.localRooms()) channels.push(this.#channel("room", room));
+    // SSUBSCRIBE takes channels of one hash slot at a time; one call each keeps Redis Cluster happy.
+    await Promise.all(channels.map((channel) => sub.ssubscribe(channel).catch((error: unknown) => this.#failed("ssubscribe", error))));
+  }
+
+  /** After an outage: rewrite this node's room memberships, which may have missed updates. */
+  async #resyncMembership(): Promise<void> {
+    const host = this.#host!;
+    for (const room of host.localRooms()) {
+      const fields: string[] = [];
+      for (const member of host.localMembers(room)) fields.push(this.#field(member.clientId), JSON.stringify(member.userId));
+      const pipeline = this.#pub!.pipeline();
+      pipeline.sadd(this.#nodeRoomsKey(host.nodeId), room);
+      if (fields.length > 0) pipeline.hset(this.#membersKey(room), ...fields);
+      await pipeline.exec().catch((error: unknown) => this.#failed("resync", error));
+    }
+    await this.#report();
+  }
+
+  /** Reports this node alive, then forgets nodes that stopped reporting. */
+  async #report(): Promise<void> {
+    const host = this.#host!;
+    const pub = this.#pub!;
+    const now = Date.now();
+    try {
+      await pub
+        .multi()
+        .zadd(this.#nodesKey, now, host.nodeId)
+        .hset(this.#nodeClientsKey, host.nodeId, host.localClientCount())
+        .exec();
+      const dead = await pub.zrangebyscore(this.#nodesKey, "-inf", now - this.#options.nodeTimeout);
+      for (const nodeId of dead) await this.#reap(nodeId);
+    } catch (error) {
+      this.#failed("heartbeat", error);
+    }
+  }
+
+  /** Removes a dead node's traces. ZREM returns 1 to exactly one node, which does the cleanup. */
+  async #reap(nodeId: string): Promise<void> {
+    const pub = this.#pub!;
+    if ((await pub.zrem(this.#nodesKey, nodeId)) !== 1) return;
+    this.#logger.warn({ nodeId }, "node stopped reporting: removed from the cluster");
+    const rooms = await pub.smembers(this.#nodeRoomsKey(nodeId));
+    for (const room of rooms) {
+      const fields = Object.keys(await pub.hgetall(this.#membersKey(room))).filter((f) => f.startsWith(`${nodeId}|`));
+      if (fields.length > 0) await pub.hdel(this.#membersKey(room), ...fields);
+    }
+    await pub.multi().del(this.#nodeRoomsKey(nodeId)).hdel(this.#nodeClientsKey, nodeId).exec();
+  }
+
+  /** Stops reporting, removes this node from every view, and closes both connections. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    const pub = this.#pub;
+    const sub = this.#sub;
+    const host = this.#host;
+    if (pub && host && this.#stats.connected) {
+      await pub
+        .multi()
+        .zrem(this.#nodesKey, host.nodeId)
+        .hdel(this.#nodeClientsKey, host.nodeId)
+        .del(this.#nodeRoomsKey(host.nodeId))
+        .exec()
+        .catch((error: unknown) => this.#failed("close", error));
+    }
+    await Promise.all([pub?.quit().catch(() => pub.disconnect()), sub?.quit().catch(() => sub.disconnect())]);
+  }
+
+  // ---- messages -----------------------------------------------------------------------------
+
+  /** Publishes a broadcast once; other nodes deliver it to their members. */
+  publish(broadcast: ClusterBroadcast): void {
+    const channel = broadcast.room === undefined ? this.#channel("all") : this.#channel("room", broadcast.room);
+    this.#publish(channel, encodeBroadcast(this.#host!.nodeId, broadcast));
+  }
+
+  /** Publishes a message for a client on another node; the node that holds it delivers it. */
+  publishToClient(clientId: ClientId, type: string, json: string): void {
+    this.#publish(this.#channel("direct"), encodeDirect(this.#host!.nodeId, clientId, type, json));
+  }
+
+  #publish(channel: string, payload: string): void {
+    const pub = this.#pub;
+    if (pub === undefined || pub.status !== "ready") {
+      this.#stats.publishFailed++;
+      return;
+    }
+    this.#stats.published++;
+    pub.spublish(channel, payload).catch((error: unknown) => {
+      this.#stats.publishFailed++;
+      this.#failed("spublish", error);
+    });
+  }
+
+  #onMessage(channel: string, payload: string): void {
+    const host = this.#host!;
+    if (channel === this.#channel("direct")) {
+      const direct = decodeDirect(payload);
+      if (direct === undefined || direct.nodeId === host.nodeId) return;
+      this.#stats.received++;
+      host.deliverToClient(direct.clientId, direct.type, direct.json);
+      return;
+    }
+    const envelope = decodeBroadcast(payload);
+    // A node hears its own publications; it has already delivered those locally.
+    if (envelope === undefined || envelope.nodeId === host.nodeId) return;
+    this.#stats.received++;
+    host.deliver(envelope.broadcast);
+  }
+
+  // ---- rooms and members --------------------------------------------------------------------
+
+  #field(clientId: ClientId): string {
+    return `${this.#host!.nodeId}|${clientId}`;
+  }
+
+  /** Subscribes to the room's channel; resolves once Redis confirmed (or the attempt failed and was logged). */
+  roomCreated(room: RoomName): Promise<void> {
+    this.#pub?.sadd(this.#nodeRoomsKey(this.#host!.nodeId), room).catch((error: unknown) => this.#failed("sadd", error));
+    const sub = this.#sub;
+    if (sub === undefined) return Promise.resolve();
+    const subscribing = this.#settled("ssubscribe", sub.ssubscribe(this.#channel("room", room)));
+    // During an outage the subscription waits in the subscriber's queue and the resubscription after
+    // reconnect covers it; the join itself must not wait for Redis to come back.
+    return sub.status === "ready" ? subscribing : Promise.resolve();
+  }
+
+  roomDeleted(room: RoomName): void {
+    this.#sub?.sunsubscribe(this.#channel("room", room)).catch((error: unknown) => this.#failed("sunsubscribe", error));
+    this.#pub?.srem(this.#nodeRoomsKey(this.#host!.nodeId), room).catch((error: unknown) => this.#failed("srem", error));
+  }
+
+  /** Lists the member in Redis; resolves once written (or the attempt failed and was logged). */
+  memberJoined(room: RoomName, member: MemberInfo): Promise<void> {
+    const field = this.#field(member.clientId);
+    return this.#settled("hset", this.#pub?.hset(this.#membersKey(room), field, JSON.stringify(member.userId)));
+  }
+
+  memberLeft(room: RoomName, member: MemberInfo): void {
+    this.#pub?.hdel(this.#membersKey(room), this.#field(member.clientId)).catch((error: unknown) => this.#failed("hdel", error));
+  }
+
+  /**
+   * Members of a room on every live node. This node's members come from memory (always exact);
+   * other nodes' from Redis. While Redis is unreachable, only this node's members are listed.
+   */
+  async roomMembers(room: RoomName): Promise<MemberInfo[]> {
+    const host = this.#host!;
+    const members = host.localMembers(room);
+    try {
+      const [live, stored] = await Promise.all([this.#liveNodeIds(), this.#pub!.hgetall(this.#membersKey(room))]);
+      for (const [field, userId] of Object.entries(stored)) {
+        const bar = field.indexOf("|");
+        const nodeId = field.slice(0, bar);
+        if (nodeId === host.nodeId || !live.has(nodeId)) continue;
+        members.push({ clientId: field.slice(bar + 1), userId: parseUserId(userId) });
+      }
+    } catch (error) {
+      this.#failed("roomMembers", error);
+    }
+    return members;
+  }
+
+  async roomSize(room: RoomName): Promise<number> {
+    return (await this.roomMembers(room)).length;
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    const pub = this.#pub!;
+    const since = Date.now() - this.#options.nodeTimeout;
+    const [scored, clients] = await Promise.all([
+      pub.zrangebyscore(this.#nodesKey, since, "+inf", "WITHSCORES"),
+      pub.hgetall(this.#nodeClientsKey),
+    ]);
+    const nodes: NodeInfo[] = [];
+    for (let i = 0; i < scored.length; i += 2) {
+      const nodeId = scored[i]!;
+      nodes.push({ nodeId, clients: Number(clients[nodeId] ?? 0), lastSeen: new Date(Number(scored[i + 1])) });
+    }
+    return nodes;
+  }
+
+  async #liveNodeIds(): Promise<Set<string>> {
+    const since = Date.now() - this.#options.nodeTimeout;
+    return new Set(await this.#pub!.zrangebyscore(this.#nodesKey, since, "+inf"));
+  }
+
+  /** A command's promise that never rejects: a failure is logged, and the join goes on locally. */
+  async #settled(operation: string, command: Promise<unknown> | undefined): Promise<void> {
+    try {
+      await command;
+    } catch (error) {
+      this.#failed(operation, error);
+    }
+  }
+
+  #failed(operation: string, error: unknown): void {
+    if (this.#closed) return;
+    this.#logger.debug({ operation, err: error instanceof Error ? error.message : String(error) }, "redis command failed");
+  }
+}
+
+function parseUserId(stored: string): string | null {
+  try {
+    const value: unknown = JSON.parse(stored);
+    return typeof value === "string" ? value : null;
+  } catch {
+    return null;
+  }
+}
