@@ -52,3 +52,35 @@ export async function rawUpgrade(port: number, path = "/ws"): Promise<RawPeer> {
   });
   return peer;
 }
+
+/** One frame a server sent (servers never mask). */
+export interface ServerFrame {
+  opcode: number;
+  payload: Buffer;
+}
+
+/**
+ * Splits the bytes a raw peer received after the `101` response into frames. Handles the 7-bit and
+ * 16-bit length forms, which is all the small frames of a test need; stops at an incomplete frame.
+ */
+export function serverFrames(received: Buffer): ServerFrame[] {
+  const headerEnd = received.indexOf("\r\n\r\n");
+  let offset = headerEnd === -1 ? received.length : headerEnd + 4;
+  const frames: ServerFrame[] = [];
+  while (offset + 2 <= received.length) {
+    const opcode = received[offset]! & 0x0f;
+    let length = received[offset + 1]! & 0x7f;
+    let start = offset + 2;
+    if (length === 126) {
+      if (start + 2 > received.length) break;
+      length = received.readUInt16BE(start);
+      start += 2;
+    } else if (length === 127) {
+      throw new Error("serverFrames: 64-bit lengths are not supported");
+    }
+    if (start + length > received.length) break;
+    frames.push({ opcode, payload: received.subarray(start, start + length) });
+    offset = start + length;
+  }
+  return frames;
+}

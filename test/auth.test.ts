@@ -1,0 +1,271 @@
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createServer as createHttpServer, get as httpGet, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { createServer, type Logger } from "../src/index.js";
+import { connect, refusedStatus, type TestClient } from "./helpers/client.js";
+import { openRaw, rawUpgrade } from "./helpers/raw.js";
+import { startServer, type TestServer } from "./helpers/server.js";
+import { waitFor, within } from "./helpers/wire.js";
+
+async function userOf(c: TestClient): Promise<string | null> {
+  return (await c.request("status")).data.user_id as string | null;
+}
+
+async function listenHttp(server: HttpServer): Promise<number> {
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return (server.address() as AddressInfo).port;
+}
+
+async function closeHttp(server: HttpServer): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+describe("auth handler (SPEC §3)", () => {
+  let t: TestServer;
+  const logLines: string[] = [];
+  const capture = (fields: Record<string, unknown>, message: string): void => {
+    logLines.push(`${message} ${JSON.stringify(fields)}`);
+  };
+  const logger: Logger = { info: capture, warn: capture, error: capture, debug: capture };
+
+  before(async () => {
+    t = await startServer({ logger }, (server) => {
+      server.setAuthHandler(async (_ctx, token) => {
+        switch (token) {
+          case "alice":
+            return "alice";
+          case "meta":
+            return { userId: "bob", metadata: { role: "admin" } };
+          case "slow-ok":
+            await new Promise((resolve) => setImmediate(resolve));
+            return "carol";
+          case "throws":
+            throw new Error("no such session");
+          case "false":
+            return false;
+          default:
+            return null;
+        }
+      });
+      server.registerHandler("role", (ctx, client) => ctx.reply("role", client.getMetadata("role") ?? null));
+    });
+  });
+  after(() => t.close());
+
+  it("accepts a token from ?token= and reports its user_id in status", async () => {
+    const c = await connect(`${t.url}?token=alice`);
+    assert.equal(await userOf(c), "alice");
+    assert.equal(t.server.getClient((await c.request("status")).data.client_id)?.userId, "alice");
+    await c.close();
+  });
+
+  it("accepts a token from Authorization: Bearer, and ?token= wins over the header", async () => {
+    const c = await connect(t.url, { headers: { Authorization: "Bearer alice" } });
+    assert.equal(await userOf(c), "alice");
+    await c.close();
+    const both = await connect(`${t.url}?token=alice`, { headers: { Authorization: "Bearer nobody" } });
+    assert.equal(await userOf(both), "alice");
+    await both.close();
+  });
+
+  it("an async auth handler may accept", async () => {
+    const c = await connect(`${t.url}?token=slow-ok`);
+    assert.equal(await userOf(c), "carol");
+    await c.close();
+  });
+
+  it("an auth result with metadata puts the metadata on the client", async () => {
+    const c = await connect(`${t.url}?token=meta`);
+    assert.equal(await userOf(c), "bob");
+    assert.deepEqual(await c.request("role", undefined, "r"), { type: "role", data: "admin", id: "r" });
+    await c.close();
+  });
+
+  it("a missing token is HTTP 401 with no upgrade", async () => {
+    assert.equal(await refusedStatus(t.url), 401);
+    assert.equal(await refusedStatus(`${t.url}?token=`), 401);
+    assert.equal(await refusedStatus(t.url, { headers: { Authorization: "Basic YWxpY2U6eA==" } }), 401);
+    assert.equal(t.server.clientCount, 0);
+  });
+
+  it("a rejected token (null, false, throw, async rejection) is HTTP 401; the token is never logged", async () => {
+    for (const token of ["wrong-sekrit-7731", "false", "throws"]) {
+      assert.equal(await refusedStatus(`${t.url}?token=${token}`), 401, token);
+    }
+    assert.equal(await refusedStatus(t.url, { headers: { Authorization: "Bearer wrong-sekrit-7731" } }), 401);
+    assert.equal(t.server.clientCount, 0);
+    assert.ok(!logLines.some((line) => line.includes("wrong-sekrit-7731")), logLines.join("\n"));
+    // The accepted tokens of the tests above are not logged either.
+    assert.ok(!logLines.some((line) => line.includes("slow-ok")), logLines.join("\n"));
+  });
+});
+
+describe("auth: a custom tokenExtractor", () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startServer({ tokenExtractor: (request) => request.headers["x-api-key"] as string | undefined }, (server) => {
+      server.setAuthHandler((_ctx, token) => (token === "k1" ? "key-user" : null));
+    });
+  });
+  after(() => t.close());
+
+  it("replaces ?token= and the Authorization header", async () => {
+    const c = await connect(t.url, { headers: { "X-Api-Key": "k1" } });
+    assert.equal(await userOf(c), "key-user");
+    await c.close();
+    assert.equal(await refusedStatus(`${t.url}?token=k1`), 401);
+    assert.equal(await refusedStatus(t.url, { headers: { Authorization: "Bearer k1" } }), 401);
+  });
+});
+
+describe("allowedOrigins (SPEC §3)", () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startServer({ allowedOrigins: ["https://good.example", "http://localhost:3000"] });
+  });
+  after(() => t.close());
+
+  it("accepts a listed Origin and a request without Origin", async () => {
+    for (const origin of ["https://good.example", "http://localhost:3000", undefined]) {
+      const c = await connect(t.url, origin === undefined ? {} : { origin });
+      assert.equal((await c.request("echo", 1)).type, "echo", String(origin));
+      await c.close();
+    }
+  });
+
+  it("refuses any other Origin with 403, look-alikes and null included", async () => {
+    for (const origin of [
+      "https://evil.example",
+      "null",
+      "https://good.example.evil.example",
+      "https://evil.example/https://good.example",
+      "https://sub.good.example",
+      "http://good.example",
+      "https://good.example:8443",
+      "http://localhost:3001",
+      "http://localhost",
+    ]) {
+      assert.equal(await refusedStatus(t.url, { origin }), 403, origin);
+    }
+    assert.equal(t.server.clientCount, 0);
+  });
+});
+
+describe("admission: connection limit, shutdown, path (SPEC §3)", () => {
+  it("maxConnections: the third connection gets 503, and one is accepted again after a client leaves", async () => {
+    const t = await startServer({ maxConnections: 2 });
+    try {
+      const a = await connect(t.url);
+      const b = await connect(t.url);
+      assert.equal(await refusedStatus(t.url), 503);
+      const left = once(t.server, "disconnect");
+      await a.close();
+      await left;
+      const c = await connect(t.url);
+      assert.equal((await c.request("echo", "in")).type, "echo");
+      assert.equal(await refusedStatus(t.url), 503);
+      await Promise.all([b.close(), c.close()]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("while shutting down, a new connection gets 503", async () => {
+    const t = await startServer({ shutdownTimeout: 30_000 });
+    // A peer that never answers the close frame keeps the shutdown in its draining phase.
+    const stubborn = await rawUpgrade(t.port);
+    await waitFor(() => t.server.clientCount === 1, "the raw peer to join the hub");
+    const done = t.server.shutdown();
+    assert.equal(t.server.isShuttingDown, true);
+    assert.equal(await refusedStatus(t.url), 503);
+    stubborn.socket.destroy();
+    await within(done, 10_000, "shutdown after the last peer left");
+    await assert.rejects(connect(t.url), "nothing listens after shutdown");
+  });
+
+  it("a request for another path is refused", async () => {
+    const t = await startServer();
+    try {
+      assert.equal(await refusedStatus(`ws://127.0.0.1:${t.port}/other`), 400);
+      assert.equal(await refusedStatus(`ws://127.0.0.1:${t.port}/ws/extra`), 400);
+      const c = await connect(`ws://127.0.0.1:${t.port}/ws?x=1`);
+      await c.close();
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe("embedding: attach() and handler()", () => {
+  it("attach(httpServer, { path }) serves the endpoint beside the application's HTTP routes", async () => {
+    const http = createHttpServer((_request, response) => response.end("plain http"));
+    const server = createServer().attach(http, { path: "/live" });
+    const port = await listenHttp(http);
+    try {
+      const c = await connect(`ws://127.0.0.1:${port}/live`);
+      assert.deepEqual(await c.request("echo", "x", "e"), { type: "echo", data: { original: "x" }, id: "e" });
+      const body = await new Promise<string>((resolve, reject) => {
+        httpGet(`http://127.0.0.1:${port}/`, (response) => {
+          let text = "";
+          response.on("data", (chunk: Buffer) => (text += chunk.toString()));
+          response.on("end", () => resolve(text));
+        }).on("error", reject);
+      });
+      assert.equal(body, "plain http");
+      assert.equal(await refusedStatus(`ws://127.0.0.1:${port}/ws`), 400, "only the attached path upgrades");
+      await c.close();
+    } finally {
+      await server.shutdown();
+      await closeHttp(http);
+    }
+  });
+
+  it("server.handler() serves its path inside the user's own upgrade listener and leaves the rest", async () => {
+    const http = createHttpServer();
+    const server = createServer();
+    const onUpgrade = server.handler();
+    let leftToUser = 0;
+    http.on("upgrade", (request, socket, head) => {
+      if (onUpgrade(request, socket, head)) return;
+      leftToUser++;
+      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    });
+    const port = await listenHttp(http);
+    try {
+      const c = await connect(`ws://127.0.0.1:${port}/ws`);
+      assert.equal((await c.request("echo", 1)).type, "echo");
+      assert.equal(await refusedStatus(`ws://127.0.0.1:${port}/elsewhere`), 404);
+      assert.equal(leftToUser, 1);
+      await c.close();
+    } finally {
+      await server.shutdown();
+      await closeHttp(http);
+    }
+  });
+});
+
+describe("handshake timeout (SPEC §3)", () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startServer({ handshakeTimeout: 300 });
+  });
+  after(() => t.close());
+
+  it("closes a socket that sent half an upgrade request, or nothing, within handshakeTimeout", async () => {
+    const connected = await connect(t.url);
+    const half = await openRaw(t.port);
+    half.socket.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n`);
+    const silent = await openRaw(t.port);
+    // Node's own header timeout is a minute: closing within seconds is the handshake timeout's work.
+    await within(half.closed, 5000, "the half-sent request to be closed");
+    await within(silent.closed, 5000, "the silent socket to be closed");
+    assert.equal(t.server.clientCount, 1);
+    // A connection that completed its upgrade before the timer would have fired is unaffected.
+    assert.equal((await connected.request("echo", "alive")).type, "echo");
+    await connected.close();
+  });
+});
