@@ -1,0 +1,429 @@
+/**
+ * The client: one logical connection to a conduit-ws server that survives the loss of its sockets.
+ *
+ * It reconnects by itself (exponential backoff with jitter), asks the token function again before
+ * every attempt, joins its rooms again before it reports `open`, and holds sends in a bounded queue
+ * while it is not connected. It uses nothing but the WebSocket API, so the same file runs in a browser
+ * (global `WebSocket`) and in Node (with `ws` passed in).
+ *
+ * @module
+ */
+import { backoffDelay, defaultReconnect, type ResolvedReconnect } from "./backoff.js";
+import { ClientErrorCode, RequestError } from "./errors.js";
+import type {
+  BuiltinEvents,
+  ClientMessage,
+  ClientOptions,
+  ConnectionState,
+  ErrorData,
+  MessageHandler,
+  ReplyData,
+  RequestOptions,
+  StateChange,
+  StateListener,
+  TokenSource,
+  WebSocketConstructor,
+  WebSocketLike,
+} from "./types.js";
+
+/** The events `on()` accepts: the built-in ones, plus your own map of type → data. */
+export type EventMap<Events extends object> = BuiltinEvents & Events;
+
+/** A request waiting for its reply. */
+interface Pending {
+  type: string;
+  resolve: (message: ClientMessage) => void;
+  reject: (error: RequestError) => void;
+  timer: ReturnType<typeof setTimeout>;
+  /** The socket it was written to; undefined while queued. A lost socket fails only what it carried. */
+  socket: WebSocketLike | undefined;
+}
+
+/** A frame held while not connected; `id` links it to its pending request, if it is one. */
+interface Queued {
+  text: string;
+  id: string | undefined;
+}
+
+type AnyHandler = (data: unknown, message: ClientMessage) => void;
+
+const OPEN = 1;
+const noop = (): void => {};
+
+/** Calls a user callback; its exception is rethrown later so that it neither stops us nor is lost. */
+function guarded(callback: () => void): void {
+  try {
+    callback();
+  } catch (error) {
+    setTimeout(() => {
+      throw error;
+    }, 0);
+  }
+}
+
+/** Resolves a relative URL against the page and maps http(s) to ws(s), so `"/ws"` works in a page. */
+function resolveUrl(url: string): URL {
+  const base = (globalThis as { location?: { href: string } }).location?.href;
+  const resolved = new URL(url, base);
+  if (resolved.protocol === "http:") resolved.protocol = "ws:";
+  else if (resolved.protocol === "https:") resolved.protocol = "wss:";
+  if (resolved.protocol !== "ws:" && resolved.protocol !== "wss:") {
+    throw new TypeError(`ConduitClient: expected a ws:, wss:, http: or https: URL, got ${JSON.stringify(url)}`);
+  }
+  return resolved;
+}
+
+/**
+ * A connection to a conduit-ws server that reconnects by itself.
+ *
+ * @typeParam Events - your own server-sent types and their `data`, e.g. `{ chat: { text: string } }`;
+ * the default accepts any type with `unknown` data.
+ *
+ * @example
+ * ```ts
+ * import { ConduitClient } from "@conduit/websocket/client";
+ *
+ * const client = new ConduitClient<{ chat: { name: string; text: string } }>("ws://localhost:8080/ws", {
+ *   token: () => fetchFreshToken(),
+ * });
+ * client.onState(({ state }) => console.log("connection:", state));
+ * client.on("chat", ({ name, text }) => console.log(`${name}: ${text}`));
+ * await client.join("lobby");
+ * client.send("broadcast", { room: "lobby", type: "chat", payload: { name: "ada", text: "hi" } });
+ * const { data } = await client.request("presence", { room: "lobby" }, { timeout: 5000 });
+ * console.log(data.count, "in the room");
+ * ```
+ */
+export class ConduitClient<Events extends object = Record<string, unknown>> {
+  /** The endpoint, without the token. */
+  readonly url: string;
+  readonly #WebSocket: WebSocketConstructor;
+  readonly #token: TokenSource | undefined;
+  readonly #reconnect: ResolvedReconnect | false;
+  readonly #requestTimeout: number;
+  readonly #maxQueue: number;
+  readonly #pingInterval: number;
+
+  #state: ConnectionState = "closed";
+  /** Failed attempts since the last open connection. */
+  #attempt = 0;
+  /** Bumped by connect() and close(): callbacks of an older epoch find it changed and do nothing. */
+  #epoch = 0;
+  #wanted = false;
+  #socket: WebSocketLike | undefined;
+  /** Open and rooms rejoined: sends go straight out. */
+  #ready = false;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #pingTimer: ReturnType<typeof setInterval> | undefined;
+  #nextId = 0;
+  readonly #pending = new Map<string, Pending>();
+  #queue: Queued[] = [];
+  readonly #rooms = new Set<string>();
+  readonly #handlers = new Map<string, Set<AnyHandler>>();
+  readonly #stateListeners = new Set<StateListener>();
+
+  /**
+   * @param url - the endpoint, e.g. `ws://localhost:8080/ws`; in a page, a relative URL (`/ws`) is
+   * resolved against the page's address
+   * @param options - see {@link ClientOptions}
+   * @throws TypeError when the URL is invalid or no WebSocket implementation is available
+   */
+  constructor(url: string, options: ClientOptions = {}) {
+    this.url = resolveUrl(url).toString();
+    const Impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (Impl === undefined) {
+      throw new TypeError(
+        "ConduitClient: no global WebSocket; pass the WebSocket option or import @conduit/websocket/client from Node",
+      );
+    }
+    this.#WebSocket = Impl;
+    this.#token = options.token;
+    this.#reconnect = options.reconnect === false ? false : { ...defaultReconnect, ...options.reconnect };
+    this.#requestTimeout = options.requestTimeout ?? 10_000;
+    this.#maxQueue = options.maxQueue ?? 100;
+    this.#pingInterval = options.pingInterval ?? 25_000;
+    if (options.autoConnect !== false) this.connect();
+  }
+
+  /** The connection state; {@link ConduitClient.onState} reports each change. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The rooms joined through {@link ConduitClient.join}: they are joined again after a reconnect. */
+  get rooms(): string[] {
+    return [...this.#rooms];
+  }
+
+  /** Frames waiting in the queue for the connection to open. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Starts connecting (done by the constructor unless `autoConnect` is false). Idempotent. */
+  connect(): void {
+    if (this.#wanted) return;
+    this.#wanted = true;
+    this.#attempt = 0;
+    const epoch = ++this.#epoch;
+    this.#setState("connecting", {});
+    void this.#open(epoch);
+  }
+
+  /**
+   * Closes the connection and stops reconnecting. Pending requests reject with code `closed`, and the
+   * queue is emptied. `connect()` starts again; the rooms are remembered.
+   */
+  close(code = 1000, reason = ""): void {
+    this.#wanted = false;
+    this.#epoch++;
+    clearTimeout(this.#retryTimer);
+    const socket = this.#socket;
+    this.#teardown(ClientErrorCode.Closed);
+    if (socket !== undefined && socket.readyState <= OPEN) socket.close(code, reason);
+    this.#failQueued(ClientErrorCode.Closed, "the client was closed");
+    this.#setState("closed", {});
+  }
+
+  /**
+   * Sends `{type, data}` without waiting for anything. While not connected it is queued; returns false
+   * when the queue is full and the message was refused.
+   */
+  send(type: string, data?: unknown): boolean {
+    return this.#write(JSON.stringify(data === undefined ? { type } : { type, data }), undefined);
+  }
+
+  /**
+   * Sends `{type, data, id}` and resolves with the reply carrying that `id`. Rejects with a
+   * {@link RequestError}: the server's code on an error reply, else `timeout`, `disconnected` (the
+   * connection ended after the request was sent), `queue_full` or `closed`.
+   *
+   * @typeParam R - the reply's `data` type; inferred for the built-in types (`presence`, `status`, …)
+   */
+  request<R = never, K extends string = string>(
+    type: K,
+    data?: unknown,
+    options: RequestOptions = {},
+  ): Promise<ClientMessage<[R] extends [never] ? ReplyData<K> : R>> {
+    return this.#request(type, data, options.timeout ?? this.#requestTimeout, false) as Promise<
+      ClientMessage<[R] extends [never] ? ReplyData<K> : R>
+    >;
+  }
+
+  /** Joins a room and remembers it, so that it is joined again after every reconnect. */
+  async join(room: string, options?: RequestOptions): Promise<void> {
+    await this.request("join_room", { room }, options);
+    this.#rooms.add(room);
+  }
+
+  /** Leaves a room; it is forgotten at once, so a reconnect during the call does not rejoin it. */
+  async leave(room: string, options?: RequestOptions): Promise<void> {
+    this.#rooms.delete(room);
+    await this.request("leave_room", { room }, options);
+  }
+
+  /**
+   * Calls `handler` for every message of `type` the server sends unasked (replies to requests go to
+   * their promise instead). Returns a function that removes the handler.
+   */
+  on<K extends keyof EventMap<Events> & string>(type: K, handler: MessageHandler<EventMap<Events>[K]>): () => void {
+    let set = this.#handlers.get(type);
+    if (set === undefined) this.#handlers.set(type, (set = new Set()));
+    set.add(handler as AnyHandler);
+    return () => this.off(type, handler);
+  }
+
+  /** Removes a handler added with {@link ConduitClient.on}. */
+  off<K extends keyof EventMap<Events> & string>(type: K, handler: MessageHandler<EventMap<Events>[K]>): void {
+    const set = this.#handlers.get(type);
+    if (set?.delete(handler as AnyHandler) && set.size === 0) this.#handlers.delete(type);
+  }
+
+  /**
+   * Calls `listener` on every connection-state change, and for every new retry while reconnecting.
+   * Returns a function that removes it.
+   */
+  onState(listener: StateListener): () => void {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  async #open(epoch: number): Promise<void> {
+    let token: string | null | undefined;
+    try {
+      token = typeof this.#token === "function" ? await this.#token() : this.#token;
+    } catch {
+      if (epoch === this.#epoch) this.#retry(epoch, undefined, "token function failed");
+      return;
+    }
+    if (epoch !== this.#epoch) return;
+    const url = new URL(this.url);
+    if (token) url.searchParams.set("token", token);
+    let socket: WebSocketLike;
+    try {
+      socket = new this.#WebSocket(url.toString());
+    } catch {
+      this.#retry(epoch, undefined, "WebSocket constructor failed");
+      return;
+    }
+    this.#socket = socket;
+    socket.onopen = () => void this.#onOpen(socket, epoch);
+    socket.onmessage = (event) => this.#onMessage(event.data);
+    socket.onclose = (event) => this.#onClose(socket, epoch, event.code, event.reason);
+    // `ws` throws an 'error' event nobody listens to; the close event that follows does the work.
+    socket.onerror = noop;
+  }
+
+  async #onOpen(socket: WebSocketLike, epoch: number): Promise<void> {
+    // Rooms first: a queued broadcast to a room must find the room joined again.
+    const rooms = [...this.#rooms];
+    const outcomes = await Promise.allSettled(
+      rooms.map((room) => this.#request("join_room", { room }, this.#requestTimeout, true)),
+    );
+    if (socket !== this.#socket || epoch !== this.#epoch) return;
+    outcomes.forEach((outcome, i) => {
+      const error = outcome.status === "rejected" ? (outcome.reason as RequestError) : undefined;
+      // The server refused the room (a limit, say): forget it and tell the application.
+      if (error !== undefined && !Object.values<string>(ClientErrorCode).includes(error.code)) {
+        this.#rooms.delete(rooms[i]!);
+        this.#dispatch({ type: "error", data: { code: error.code, message: error.message } });
+      }
+    });
+    this.#ready = true;
+    this.#attempt = 0;
+    const queue = this.#queue;
+    this.#queue = [];
+    for (const frame of queue) this.#write(frame.text, frame.id);
+    if (this.#pingInterval > 0) this.#pingTimer = setInterval(() => this.#ping(socket), this.#pingInterval);
+    this.#setState("open", {});
+  }
+
+  #onMessage(raw: unknown): void {
+    if (typeof raw !== "string") return;
+    let message: ClientMessage;
+    try {
+      message = JSON.parse(raw) as ClientMessage;
+    } catch {
+      return;
+    }
+    if (typeof message !== "object" || message === null || typeof message.type !== "string") return;
+    if (typeof message.id !== "string") return this.#dispatch(message);
+    // A reply: to its request, if that still waits (a late reply after a timeout is dropped).
+    const pending = this.#pending.get(message.id);
+    if (pending === undefined) return;
+    this.#pending.delete(message.id);
+    clearTimeout(pending.timer);
+    if (message.type === "error") {
+      const error = (message.data ?? {}) as Partial<ErrorData>;
+      pending.reject(new RequestError(String(error.code ?? "error"), String(error.message ?? "error"), pending.type));
+    } else {
+      pending.resolve(message);
+    }
+  }
+
+  #dispatch(message: ClientMessage): void {
+    const set = this.#handlers.get(message.type);
+    if (set === undefined) return;
+    for (const handler of [...set]) guarded(() => handler(message.data, message));
+  }
+
+  #onClose(socket: WebSocketLike, epoch: number, code: number, reason: string): void {
+    if (socket !== this.#socket || epoch !== this.#epoch) return;
+    this.#teardown(ClientErrorCode.Disconnected);
+    this.#retry(epoch, code, reason);
+  }
+
+  /** Forgets the current socket and fails the requests it carried with `code`. */
+  #teardown(code: ClientErrorCode): void {
+    const socket = this.#socket;
+    this.#socket = undefined;
+    this.#ready = false;
+    clearInterval(this.#pingTimer);
+    if (socket === undefined) return;
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    for (const [id, pending] of this.#pending) {
+      if (pending.socket === socket) this.#fail(id, code, `the connection ended before "${pending.type}" was answered`);
+    }
+  }
+
+  #retry(epoch: number, code: number | undefined, reason: string | undefined): void {
+    const detail: Partial<StateChange> = {};
+    if (code !== undefined) detail.code = code;
+    if (reason) detail.reason = reason;
+    if (this.#reconnect === false || this.#attempt >= this.#reconnect.maxAttempts) {
+      this.#wanted = false;
+      this.#failQueued(ClientErrorCode.Closed, "gave up reconnecting");
+      this.#setState("closed", detail);
+      return;
+    }
+    this.#attempt++;
+    detail.delay = backoffDelay(this.#attempt, this.#reconnect);
+    this.#setState("reconnecting", detail);
+    this.#retryTimer = setTimeout(() => {
+      if (epoch === this.#epoch) void this.#open(epoch);
+    }, detail.delay);
+  }
+
+  /** A connection can die without a close event (a cable pulled): a ping that goes unanswered finds out. */
+  #ping(socket: WebSocketLike): void {
+    this.#request("ping", undefined, this.#requestTimeout, false).catch((error: RequestError) => {
+      if (error.code !== ClientErrorCode.Timeout || socket !== this.#socket) return;
+      const epoch = this.#epoch;
+      this.#teardown(ClientErrorCode.Disconnected);
+      socket.close(4000, "ping timeout");
+      this.#retry(epoch, undefined, "ping timeout");
+    });
+  }
+
+  #request(type: string, data: unknown, timeout: number, direct: boolean): Promise<ClientMessage> {
+    return new Promise((resolve, reject) => {
+      const id = String(++this.#nextId);
+      const text = JSON.stringify(data === undefined ? { type, id } : { type, data, id });
+      const timer = setTimeout(() => this.#fail(id, ClientErrorCode.Timeout, `no reply to "${type}" within ${timeout} ms`), timeout);
+      this.#pending.set(id, { type, resolve, reject, timer, socket: undefined });
+      if (direct) this.#transmit(this.#socket!, text, id);
+      else if (!this.#write(text, id)) this.#fail(id, ClientErrorCode.QueueFull, `the send queue is full (${this.#maxQueue})`);
+    });
+  }
+
+  /** Sends now when ready, else queues; false when the queue is full. */
+  #write(text: string, id: string | undefined): boolean {
+    const socket = this.#socket;
+    if (this.#ready && socket !== undefined && socket.readyState === OPEN) {
+      this.#transmit(socket, text, id);
+      return true;
+    }
+    if (this.#queue.length >= this.#maxQueue) return false;
+    this.#queue.push({ text, id });
+    return true;
+  }
+
+  #transmit(socket: WebSocketLike, text: string, id: string | undefined): void {
+    const pending = id === undefined ? undefined : this.#pending.get(id);
+    if (pending !== undefined) pending.socket = socket;
+    socket.send(text);
+  }
+
+  #fail(id: string, code: ClientErrorCode, message: string): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    if (pending.socket === undefined) this.#queue = this.#queue.filter((frame) => frame.id !== id);
+    pending.reject(new RequestError(code, message, pending.type));
+  }
+
+  #failQueued(code: ClientErrorCode, message: string): void {
+    const queue = this.#queue;
+    this.#queue = [];
+    for (const frame of queue) if (frame.id !== undefined) this.#fail(frame.id, code, message);
+  }
+
+  #setState(state: ConnectionState, detail: Partial<StateChange>): void {
+    const previous = this.#state;
+    if (state === previous && state !== "reconnecting") return;
+    this.#state = state;
+    const change: StateChange = { ...detail, state, previous, attempt: this.#attempt };
+    for (const listener of [...this.#stateListeners]) guarded(() => listener(change));
+  }
+}

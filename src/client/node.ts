@@ -1,0 +1,32 @@
+/**
+ * The Node entry of `@conduit/websocket/client`: the same SDK, with `ws` as the default WebSocket,
+ * since Node 20 has no global one. The package's `node` export condition selects this file; browsers
+ * and bundlers get `./index.js`, which never imports `ws`.
+ *
+ * @module
+ */
+import WebSocket from "ws";
+import { ConduitClient as BaseClient } from "./client.js";
+import type { ClientOptions, WebSocketConstructor } from "./types.js";
+
+export * from "./index.js";
+
+/**
+ * {@link BaseClient | ConduitClient} with `ws` as its default WebSocket implementation.
+ *
+ * @example
+ * ```ts
+ * import { ConduitClient } from "@conduit/websocket/client"; // resolves here under Node
+ * const client = new ConduitClient("ws://127.0.0.1:8080/ws", { token: process.env.TOKEN });
+ * ```
+ */
+export class ConduitClient<Events extends object = Record<string, unknown>> extends BaseClient<Events> {
+  /**
+   * @param url - the endpoint, e.g. `ws://127.0.0.1:8080/ws`
+   * @param options - as for the browser client; `WebSocket` defaults to `ws`
+   */
+  constructor(url: string, options: ClientOptions = {}) {
+    // ws's event objects are richer than the WebSocketLike interface asks for; only the shape matters.
+    super(url, { WebSocket: WebSocket as unknown as WebSocketConstructor, ...options });
+  }
+}
