@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { Client, DisconnectReason } from "../src/index.js";
+import { connect, type TestClient } from "./helpers/client.js";
+import { rawUpgrade, serverFrames } from "./helpers/raw.js";
+import { startServer, type TestServer } from "./helpers/server.js";
+import { drain, waitFor, within } from "./helpers/wire.js";
+
+const INTERVAL = 80;
+const TIMEOUT = 400;
+
+/** Resolves once the client has received `count` ping frames from the server. */
+function pings(c: TestClient, count: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const onPing = (): void => {
+      if (++seen < count) return;
+      c.ws.off("ping", onPing);
+      resolve();
+    };
+    c.ws.on("ping", onPing);
+  });
+}
+
+async function idOf(c: TestClient): Promise<string> {
+  return (await c.request("status")).data.client_id as string;
+}
+
+describe("heartbeat (SPEC §4)", () => {
+  let t: TestServer;
+  const disconnects: Array<{ id: string; reason: DisconnectReason }> = [];
+  before(async () => {
+    t = await startServer({ heartbeatInterval: INTERVAL, heartbeatTimeout: TIMEOUT }, (server) => {
+      server.on("disconnect", (client: Client, reason) => disconnects.push({ id: client.id, reason }));
+    });
+  });
+  after(() => t.close());
+
+  it("a client that answers pings stays connected long past heartbeatTimeout", async () => {
+    const c = await connect(t.url);
+    const id = await idOf(c);
+    const quietSince = Date.now();
+    // Count pings until the client has sent no message for two full timeouts: only its pongs keep it.
+    let received = 0;
+    while (Date.now() - quietSince < 2 * TIMEOUT + INTERVAL) {
+      await within(pings(c, 1), 5000, "a heartbeat ping");
+      received++;
+    }
+    assert.ok(received >= 3, `pinged ${received} times`);
+    assert.equal(t.server.getClient(id)?.isOpen, true);
+    assert.equal((await c.request("echo", "still here")).type, "echo");
+    await c.close();
+  });
+
+  it("last_heartbeat advances after a pong", async () => {
+    const c = await connect(t.url);
+    const { data } = await c.request("status");
+    const before = Date.parse(data.last_heartbeat);
+    const client = t.server.getClient(data.client_id)!;
+    // The client sends nothing more; only its automatic pongs can move the time forward.
+    await within(pings(c, 2), 5000, "two heartbeat pings");
+    await waitFor(() => client.lastHeartbeat.getTime() > before, "a pong to update last_heartbeat");
+    await c.close();
+  });
+
+  it("a client that answers no ping is terminated and removed from the hub and its rooms; members get member_left", async () => {
+    const live = await connect(t.url);
+    const silent = await connect(t.url, { autoPong: false });
+    const [liveId, silentId] = [await idOf(live), await idOf(silent)];
+    await live.request("join_room", { room: "hb" });
+    await silent.request("join_room", { room: "hb" });
+    await silent.request("join_room", { room: "hb-alone" });
+    assert.equal((await live.next("member_joined")).data.client_id, silentId);
+    // From here the silent client sends nothing and answers no ping.
+
+    const closed = await within(silent.closed, 10_000, "the silent client to be terminated");
+    assert.equal(closed.code, 1006, "terminated: the TCP connection ended without a close frame");
+    assert.deepEqual(await live.next("member_left", 10_000), {
+      type: "member_left",
+      data: { room: "hb", client_id: silentId, user_id: null },
+    });
+    assert.deepEqual(disconnects.filter((d) => d.id === silentId), [{ id: silentId, reason: "heartbeat_timeout" }]);
+    assert.equal(t.server.getClient(silentId), undefined);
+    assert.deepEqual(t.server.getRoomClients("hb").map((c) => c.id), [liveId]);
+    assert.deepEqual(t.server.rooms(), ["hb"], "the silent client's own room is deleted");
+    assert.equal(t.server.clientCount, 1);
+    assert.deepEqual(await drain(live), []);
+    await live.close();
+  });
+
+  it("a raw peer that never answers is pinged, then its TCP connection is ended without a close frame", async () => {
+    const peer = await rawUpgrade(t.port);
+    await within(peer.closed, 10_000, "the raw peer's connection to end");
+    const opcodes = serverFrames(peer.bytes()).map((frame) => frame.opcode);
+    assert.ok(opcodes.includes(0x9), `received ping frames: ${opcodes.join(",")}`);
+    assert.ok(!opcodes.includes(0x8), "no close frame: the server terminated the connection");
+    await waitFor(() => t.server.clientCount === 0, "the hub to be empty");
+    assert.equal(disconnects.at(-1)?.reason, "heartbeat_timeout");
+  });
+});
