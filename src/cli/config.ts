@@ -1,0 +1,315 @@
+/**
+ * The standalone server's configuration: command-line flags and environment variables (SPEC §6),
+ * parsed and validated once. A flag wins over its environment variable; an empty variable counts as
+ * unset (so `PORT=` in a compose file falls back to the default). Every refusal is a
+ * {@link ConfigError} naming the flag or variable and how to fix it; `main` turns it into exit code 2.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { defaultOptions, type RateLimitOptions, type ServerOptions } from "../options.js";
+
+/** The log levels `--log-level` accepts (pino's, plus `silent`). */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Everything the standalone server needs to start, defaults applied. */
+export interface CliConfig {
+  /** TCP port; 0 picks a free one (the ready line names it). */
+  port: number;
+  /** Bind address. */
+  host: string;
+  /** WebSocket endpoint path. */
+  path: string;
+  /** HS256 secret; when set every connection needs a valid JWT. */
+  jwtSecret: string | undefined;
+  /** Exact origins allowed to connect; undefined allows any. */
+  allowedOrigins: string[] | undefined;
+  /** Redis URL of the cluster; undefined runs alone. */
+  redisUrl: string | undefined;
+  /** Largest incoming frame in bytes. */
+  maxPayload: number;
+  /** Connections per process. */
+  maxConnections: number;
+  /** Messages per second per client (burst twice that); 0 turns the limit off. */
+  rateLimit: number;
+  /** Unsent bytes per client before close 1013. */
+  maxBufferedBytes: number;
+  /** Milliseconds between ping frames. */
+  heartbeatInterval: number;
+  /** Milliseconds of silence before a client is terminated. */
+  heartbeatTimeout: number;
+  /** Milliseconds shutdown waits for clients' closing handshakes. */
+  shutdownTimeout: number;
+  /** Processes on this machine. */
+  workers: number;
+  /** Least severe level written to the log. */
+  logLevel: LogLevel;
+}
+
+/** A bad flag or environment value; the message says which and how to fix it. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** What the command line asks for. */
+export type ParseOutcome = { kind: "run"; config: CliConfig } | { kind: "help" } | { kind: "version" };
+
+/** One documented flag: drives `parseArgs`, `--help` and the error messages. */
+interface FlagSpec {
+  /** Long name without the dashes. */
+  name: string;
+  /** Environment variable, if any. */
+  env?: string;
+  /** Placeholder shown in help. */
+  arg?: string;
+  /** The default, as the help shows it. */
+  defaultText: string;
+  /** One-line meaning. */
+  help: string;
+}
+
+// setTimeout/setInterval silently turn larger delays into 1 ms, so durations are capped here.
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** The flags, in the order `--help` lists them. */
+export const FLAGS: readonly FlagSpec[] = [
+  { name: "port", env: "PORT", arg: "N", defaultText: "8080", help: "TCP port (0 picks a free one)" },
+  { name: "host", env: "HOST", arg: "ADDR", defaultText: "0.0.0.0", help: "bind address (127.0.0.1: this machine only; :: for IPv6)" },
+  { name: "path", env: "CONDUIT_PATH", arg: "PATH", defaultText: "/ws", help: "WebSocket endpoint" },
+  { name: "jwt-secret", env: "CONDUIT_JWT_SECRET", arg: "SECRET", defaultText: "none", help: "require an HS256 JWT (?token= or Authorization: Bearer); its sub is the user_id" },
+  { name: "allowed-origins", env: "CONDUIT_ALLOWED_ORIGINS", arg: "LIST", defaultText: "any", help: "comma-separated origins allowed to connect, e.g. https://app.example" },
+  { name: "redis", env: "REDIS_URL", arg: "URL", defaultText: "none", help: "join a cluster over Redis (redis:// or rediss://)" },
+  { name: "max-payload", env: "CONDUIT_MAX_PAYLOAD", arg: "BYTES", defaultText: String(defaultOptions.maxPayload), help: "largest incoming message; larger: close 1009" },
+  { name: "max-connections", env: "CONDUIT_MAX_CONNECTIONS", arg: "N", defaultText: String(defaultOptions.maxConnections), help: "connections per process; above it: HTTP 503" },
+  { name: "rate-limit", env: "CONDUIT_RATE_LIMIT", arg: "N", defaultText: String(defaultRate()), help: "messages per second per client, burst 2x; 0 turns it off" },
+  { name: "max-buffered-bytes", env: "CONDUIT_MAX_BUFFERED_BYTES", arg: "BYTES", defaultText: String(defaultOptions.maxBufferedBytes), help: "unsent bytes per client before close 1013" },
+  { name: "heartbeat-interval", env: "CONDUIT_HEARTBEAT_INTERVAL", arg: "MS", defaultText: String(defaultOptions.heartbeatInterval), help: "ms between ping frames" },
+  { name: "heartbeat-timeout", env: "CONDUIT_HEARTBEAT_TIMEOUT", arg: "MS", defaultText: String(defaultOptions.heartbeatTimeout), help: "ms of silence before a client is terminated" },
+  { name: "shutdown-timeout", env: "CONDUIT_SHUTDOWN_TIMEOUT", arg: "MS", defaultText: String(defaultOptions.shutdownTimeout), help: "ms shutdown waits for clients to close before cutting them off" },
+  { name: "workers", env: "CONDUIT_WORKERS", arg: "N", defaultText: "1", help: "processes on this machine (above 1 needs --redis)" },
+  { name: "log-level", env: "CONDUIT_LOG_LEVEL", arg: "LEVEL", defaultText: "info", help: `one of ${LOG_LEVELS.join(", ")}` },
+  { name: "help", defaultText: "", help: "print this help and exit" },
+  { name: "version", defaultText: "", help: "print the version and exit" },
+];
+
+function defaultRate(): number {
+  const limit = defaultOptions.rateLimit;
+  return limit === false ? 0 : limit.messagesPerSecond;
+}
+
+/** The `--help` text. */
+export function usage(): string {
+  const rows = FLAGS.map((flag) => {
+    const left = `  --${flag.name}${flag.arg ? ` ${flag.arg}` : ""}`;
+    const right = [flag.help, flag.env ? `[env ${flag.env}]` : "", flag.defaultText ? `(default ${flag.defaultText})` : ""]
+      .filter(Boolean)
+      .join(" ");
+    return `${left.padEnd(30)} ${right}`;
+  });
+  return [
+    "Usage: conduit-ws [flags]",
+    "",
+    "A real-time WebSocket messaging server. Flags win over environment variables.",
+    "HTTP: GET / (demo), /healthz, /metrics, /sdk/<name>.js. Logs: JSON lines on stderr.",
+    "",
+    ...rows,
+    "",
+  ].join("\n");
+}
+
+/** Where a raw value came from, for error messages. */
+interface RawValue {
+  value: string;
+  source: string;
+}
+
+/**
+ * Parses `argv` (without `node` and the script) and `env` into a validated configuration.
+ *
+ * @throws ConfigError naming the flag or variable that is wrong and how to fix it
+ */
+export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParseOutcome {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const flag of FLAGS) options[flag.name] = { type: flag.arg ? "string" : "boolean" };
+  options.help = { type: "boolean", short: "h" };
+
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new ConfigError(`${error instanceof Error ? error.message : String(error)}\nRun "conduit-ws --help" for the list of flags.`);
+  }
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+
+  const raw = (name: string): RawValue | undefined => {
+    const flagValue = values[name];
+    if (typeof flagValue === "string") return { value: flagValue, source: `--${name}` };
+    const envName = FLAGS.find((flag) => flag.name === name)?.env;
+    const envValue = envName === undefined ? undefined : env[envName];
+    if (envValue !== undefined && envValue !== "") return { value: envValue, source: `${envName} (environment)` };
+    return undefined;
+  };
+
+  const heartbeatInterval = integer(raw("heartbeat-interval"), defaultOptions.heartbeatInterval, 1, MAX_TIMER_MS, "milliseconds");
+  const heartbeatTimeout = integer(raw("heartbeat-timeout"), defaultOptions.heartbeatTimeout, 1, MAX_TIMER_MS, "milliseconds");
+  if (heartbeatTimeout < heartbeatInterval) {
+    throw new ConfigError(
+      `--heartbeat-timeout (${heartbeatTimeout}) must be at least --heartbeat-interval (${heartbeatInterval}), or every client would time out between two pings; raise the timeout or lower the interval`,
+    );
+  }
+
+  const config: CliConfig = {
+    port: integer(raw("port"), 8080, 0, 65_535, "a port number"),
+    host: host(raw("host")),
+    path: path(raw("path")),
+    jwtSecret: raw("jwt-secret")?.value,
+    allowedOrigins: origins(raw("allowed-origins")),
+    redisUrl: redisUrl(raw("redis")),
+    maxPayload: integer(raw("max-payload"), defaultOptions.maxPayload, 1, Number.MAX_SAFE_INTEGER, "bytes"),
+    maxConnections: integer(raw("max-connections"), defaultOptions.maxConnections, 1, Number.MAX_SAFE_INTEGER, "connections"),
+    rateLimit: integer(raw("rate-limit"), defaultRate(), 0, 1_000_000, "messages per second (0 turns the limit off)"),
+    maxBufferedBytes: integer(raw("max-buffered-bytes"), defaultOptions.maxBufferedBytes, 1, Number.MAX_SAFE_INTEGER, "bytes"),
+    heartbeatInterval,
+    heartbeatTimeout,
+    shutdownTimeout: integer(raw("shutdown-timeout"), defaultOptions.shutdownTimeout, 0, MAX_TIMER_MS, "milliseconds"),
+    workers: integer(raw("workers"), 1, 1, 1024, "processes"),
+    logLevel: logLevel(raw("log-level")),
+  };
+  if (config.workers > 1 && config.redisUrl === undefined) {
+    throw new ConfigError(
+      `--workers ${config.workers} needs --redis URL (or REDIS_URL): without Redis the workers could not see each other's clients and rooms; add --redis redis://host:6379 or use --workers 1`,
+    );
+  }
+  return { kind: "run", config };
+}
+
+function integer(raw: RawValue | undefined, fallback: number, min: number, max: number, unit: string): number {
+  if (raw === undefined) return fallback;
+  const value = raw.value.trim();
+  const parsed = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+    throw new ConfigError(
+      `invalid ${raw.source} ${JSON.stringify(raw.value)}: expected a whole number from ${min} to ${max} (${unit})`,
+    );
+  }
+  return parsed;
+}
+
+function host(raw: RawValue | undefined): string {
+  if (raw === undefined) return "0.0.0.0";
+  const value = raw.value.trim();
+  // A bracketed IPv6 address is how users write it in URLs; listen() wants it bare.
+  const bare = value.startsWith("[") && value.endsWith("]") ? value.slice(1, -1) : value;
+  if (!/^[A-Za-z0-9.:_-]+$/.test(bare)) {
+    throw new ConfigError(`invalid ${raw.source} ${JSON.stringify(raw.value)}: expected an address like 0.0.0.0, 127.0.0.1, :: or a host name`);
+  }
+  return bare;
+}
+
+function path(raw: RawValue | undefined): string {
+  if (raw === undefined) return defaultOptions.path;
+  const value = raw.value;
+  if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(value)) {
+    throw new ConfigError(`invalid ${raw.source} ${JSON.stringify(value)}: expected a URL path starting with "/" and without a query string, e.g. /ws`);
+  }
+  return value;
+}
+
+function origins(raw: RawValue | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const items = raw.value.split(",").map((item) => item.trim()).filter(Boolean);
+  if (items.length === 1 && items[0] === "*") return undefined;
+  if (items.length === 0) {
+    throw new ConfigError(`invalid ${raw.source}: expected a comma-separated list of origins like https://app.example,http://localhost:3000 (or * for any)`);
+  }
+  return items.map((item) => {
+    const url = tryUrl(item);
+    if (url === undefined || !isBareOrigin(item, url)) {
+      throw new ConfigError(
+        `invalid ${raw.source} entry ${JSON.stringify(item)}: expected an origin like https://app.example or http://localhost:3000 (scheme, host and optional port; no path or trailing slash)`,
+      );
+    }
+    return url.origin;
+  });
+}
+
+// An origin is scheme://host[:port] only; a path or a trailing slash would never match a browser's Origin.
+function isBareOrigin(text: string, url: URL): boolean {
+  return (
+    (url.protocol === "http:" || url.protocol === "https:") &&
+    !text.endsWith("/") &&
+    url.pathname === "/" &&
+    url.search === "" &&
+    url.hash === "" &&
+    url.username === "" &&
+    url.password === ""
+  );
+}
+
+function tryUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function redisUrl(raw: RawValue | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const url = tryUrl(raw.value);
+  if (url === undefined || (url.protocol !== "redis:" && url.protocol !== "rediss:")) {
+    // The value may carry a password: name the source, never echo the value.
+    throw new ConfigError(`invalid ${raw.source}: expected a URL like redis://localhost:6379 or rediss://user:password@host:6380`);
+  }
+  return raw.value;
+}
+
+function logLevel(raw: RawValue | undefined): LogLevel {
+  if (raw === undefined) return "info";
+  const value = raw.value.trim().toLowerCase();
+  const level = LOG_LEVELS.find((candidate) => candidate === value);
+  if (level === undefined) {
+    throw new ConfigError(`invalid ${raw.source} ${JSON.stringify(raw.value)}: expected one of ${LOG_LEVELS.join(", ")}`);
+  }
+  return level;
+}
+
+/**
+ * Maps the configuration onto the library's options (SPEC §6 ↔ `ServerOptions`). The logger,
+ * instrumentation and adapter are added by the caller.
+ */
+export function toServerOptions(config: CliConfig): Partial<ServerOptions> {
+  const rateLimit: RateLimitOptions | false =
+    config.rateLimit === 0
+      ? false
+      : { ...(defaultOptions.rateLimit as RateLimitOptions), messagesPerSecond: config.rateLimit, burst: 2 * config.rateLimit };
+  return {
+    path: config.path,
+    maxPayload: config.maxPayload,
+    maxConnections: config.maxConnections,
+    rateLimit,
+    maxBufferedBytes: config.maxBufferedBytes,
+    // Droppable messages must be skipped well before the close threshold, or they would never be.
+    droppableBufferedBytes: Math.min(defaultOptions.droppableBufferedBytes, Math.floor(config.maxBufferedBytes / 4)),
+    heartbeatInterval: config.heartbeatInterval,
+    heartbeatTimeout: config.heartbeatTimeout,
+    shutdownTimeout: config.shutdownTimeout,
+    allowedOrigins: config.allowedOrigins,
+  };
+}
+
+/** The configuration as it may be logged: the JWT secret and any Redis password left out. */
+export function describeConfig(config: CliConfig): Record<string, unknown> {
+  let redis: string | undefined;
+  if (config.redisUrl !== undefined) {
+    const url = new URL(config.redisUrl);
+    if (url.password) url.password = "***";
+    redis = url.toString();
+  }
+  const { jwtSecret, redisUrl: _redisUrl, ...rest } = config;
+  return { ...rest, jwt: jwtSecret === undefined ? "off" : "HS256", redis: redis ?? "off" };
+}

@@ -1,0 +1,37 @@
+/**
+ * `--jwt-secret`: an auth handler that accepts HS256 JSON Web Tokens signed with the secret and takes
+ * the user id from `sub` (SPEC §6). Expired, not yet valid, badly signed, malformed or `sub`-less
+ * tokens are refused, which the upgrader answers with HTTP 401.
+ *
+ * @module
+ */
+import { errors, jwtVerify } from "jose";
+import type { Logger } from "../logger.js";
+import type { AuthHandler } from "../upgrade/upgrader.js";
+
+/**
+ * Creates the auth handler. Only HS256 is accepted, so a token cannot pick a weaker algorithm (or
+ * `none`) for itself. The refusal reason is logged as jose's error code, never with the token.
+ *
+ * @example
+ * ```ts
+ * server.setAuthHandler(createJwtAuthHandler(process.env.CONDUIT_JWT_SECRET!, logger));
+ * ```
+ */
+export function createJwtAuthHandler(secret: string, logger: Logger): AuthHandler {
+  const key = new TextEncoder().encode(secret);
+  return async (_ctx, token) => {
+    try {
+      const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"] });
+      if (typeof payload.sub !== "string" || payload.sub === "") {
+        logger.debug({ reason: "missing_sub" }, "jwt refused");
+        return null;
+      }
+      return payload.sub;
+    } catch (error) {
+      const reason = error instanceof errors.JOSEError ? error.code : "invalid";
+      logger.debug({ reason }, "jwt refused");
+      return null;
+    }
+  };
+}

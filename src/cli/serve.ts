@@ -1,0 +1,108 @@
+/**
+ * One serving process of the standalone server: the conduit-ws hub attached to a node HTTP server
+ * that also answers the plain routes (`/`, `/healthz`, `/metrics`, `/sdk/`). Used alone, and by
+ * each worker under `--workers`.
+ *
+ * @module
+ */
+import { createServer as createHttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Adapter } from "../adapter/adapter.js";
+import type { Logger } from "../logger.js";
+import { createServer } from "../server.js";
+import { toServerOptions, type CliConfig } from "./config.js";
+import { DEFAULT_DEMO_FILE, DEFAULT_SDK_DIR, createRequestListener } from "./http.js";
+import { createJwtAuthHandler } from "./jwt.js";
+import { ServerMetrics } from "./metrics.js";
+
+/** A process that is serving. */
+export interface RunningServer {
+  /** The endpoint's URL, e.g. `ws://127.0.0.1:8080/ws` (with the real port when `--port 0`). */
+  readonly url: string;
+  /** This process's metrics. */
+  readonly metrics: ServerMetrics;
+  /**
+   * Graceful shutdown: `/healthz` turns 503, clients get close 1001 (and up to `shutdownTimeout`
+   * to answer it), the adapter closes, then the HTTP server. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+/** Hooks for a worker process; a single process needs none. */
+export interface ServeHooks {
+  /** Replaces this process's `/metrics` (a worker answers with the whole cluster's). */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+}
+
+/** The shape of `src/adapter/redis/index.ts`, loaded only when `--redis` is given. */
+interface RedisAdapterModule {
+  RedisAdapter: new (options: { url: string; logger?: Logger }) => Adapter;
+}
+
+// Loaded on demand so that a server without --redis never loads ioredis.
+async function createRedisAdapter(url: string, logger: Logger): Promise<Adapter> {
+  const specifier = "../adapter/redis/index.js";
+  const { RedisAdapter } = (await import(specifier)) as RedisAdapterModule;
+  return new RedisAdapter({ url, logger });
+}
+
+/**
+ * Starts serving according to `config`. Rejects when the adapter cannot reach its backend or the
+ * address cannot be bound; nothing is left listening then.
+ */
+export async function serve(config: CliConfig, logger: Logger, hooks: ServeHooks = {}): Promise<RunningServer> {
+  const metrics = new ServerMetrics();
+  const adapter = config.redisUrl === undefined ? undefined : await createRedisAdapter(config.redisUrl, logger);
+  const server = createServer({ ...toServerOptions(config), logger, instrumentation: metrics, adapter });
+  if (config.jwtSecret !== undefined) server.setAuthHandler(createJwtAuthHandler(config.jwtSecret, logger));
+  metrics.observe(server);
+
+  let draining = false;
+  const httpServer = createHttpServer(
+    createRequestListener({
+      wsPath: config.path,
+      isDraining: () => draining,
+      metrics:
+        hooks.metrics ?? (async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() })),
+      demoFile: DEFAULT_DEMO_FILE,
+      sdkDir: DEFAULT_SDK_DIR,
+      logger,
+    }),
+  );
+  server.attach(httpServer);
+
+  try {
+    await server.start();
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(config.port, config.host, () => {
+        httpServer.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await server.shutdown().catch(() => undefined);
+    httpServer.close();
+    throw error;
+  }
+
+  let stopped: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    draining = true;
+    await server.shutdown();
+    // Keep-alive connections (a metrics scraper, a browser) would hold close() open forever.
+    httpServer.closeAllConnections();
+    await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+  };
+  return {
+    url: endpointUrl(httpServer.address() as AddressInfo, config.path),
+    metrics,
+    stop: () => (stopped ??= stop()),
+  };
+}
+
+/** `ws://HOST:PORT/PATH` for the bound address; IPv6 addresses in brackets. */
+export function endpointUrl(address: AddressInfo, path: string): string {
+  const host = address.address.includes(":") ? `[${address.address}]` : address.address;
+  return `ws://${host}:${address.port}${path}`;
+}
