@@ -35,9 +35,10 @@ app.post("/notify", (request, response) => {
   response.json({ delivered });
 });
 
-app.get("/rooms/:room", (request, response) => {
-  const members = conduit.getRoomClients(request.params.room).map((client) => client.id);
-  response.json({ room: request.params.room, members });
+// roomMembers() asks the adapter, so with Redis it lists the members on every node.
+app.get("/rooms/:room", async (request, response) => {
+  const members = await conduit.roomMembers(request.params.room);
+  response.json({ room: request.params.room, members: members.map((member) => member.clientId) });
 });
 
 // One http.Server for both: Express answers requests, conduit answers upgrades on /ws.

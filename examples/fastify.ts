@@ -28,10 +28,11 @@ app.post("/notify", async (request, reply) => {
   return { delivered: conduit.broadcastToRoom(room, "notification", { text }) };
 });
 
-app.get<{ Params: { room: string } }>("/rooms/:room", async (request) => ({
-  room: request.params.room,
-  members: conduit.getRoomClients(request.params.room).map((client) => client.id),
-}));
+// roomMembers() asks the adapter, so with Redis it lists the members on every node.
+app.get<{ Params: { room: string } }>("/rooms/:room", async (request) => {
+  const members = await conduit.roomMembers(request.params.room);
+  return { room: request.params.room, members: members.map((member) => member.clientId) };
+});
 
 conduit.attach(app.server, { path: "/ws" });
 // preClose runs before Fastify closes its server: the WebSockets get close 1001 first, so that the
