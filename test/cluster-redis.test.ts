@@ -4,50 +4,16 @@
  * with SIGKILL.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { createServer } from "../src/index.js";
 import { RedisAdapter } from "../src/adapter/redis/index.js";
 import { waitUntil } from "./adapter-contract.js";
+import { startNode, stopNode, type NodeProcess } from "./helpers/cluster.js";
 import { connect, type TestClient } from "./helpers/client.js";
 import { redisSkipReason, startRedis, type TestRedis } from "./helpers/redis.js";
 import { startServer, type TestServer } from "./helpers/server.js";
 
 const skip = redisSkipReason();
-
-interface NodeProcess {
-  child: ChildProcess;
-  url: string;
-  nodeId: string;
-}
-
-async function startNode(redisUrl: string): Promise<NodeProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/cluster-node.ts", redisUrl], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    let output = "";
-    const timer = setTimeout(() => reject(new Error(`node did not start: ${output}`)), 20_000);
-    child.stdout!.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const ready = /READY (\d+) (\S+)/.exec(output);
-      if (ready) {
-        clearTimeout(timer);
-        resolve(ready[0]);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`node exited with ${code}: ${output}`)));
-  });
-  const [, port, nodeId] = line.split(" ");
-  return { child, url: `ws://127.0.0.1:${port}/ws`, nodeId: nodeId! };
-}
-
-async function stopNode(node: NodeProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
-  if (node.child.exitCode !== null || node.child.signalCode !== null) return node.child.exitCode;
-  const exited = new Promise<number | null>((resolve) => node.child.once("exit", (code) => resolve(code)));
-  node.child.kill(signal);
-  return exited;
-}
 
 /** Waits for `marker` at each client, then counts `type` received before it. */
 async function counts(clients: TestClient[], type: string, marker: string): Promise<number[]> {
