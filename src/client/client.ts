@@ -17,6 +17,7 @@ import type {
   ConnectionState,
   ErrorData,
   MessageHandler,
+  Reply,
   ReplyData,
   RequestOptions,
   StateChange,
@@ -32,7 +33,7 @@ export type EventMap<Events extends object> = BuiltinEvents & Events;
 /** A request waiting for its reply. */
 interface Pending {
   type: string;
-  resolve: (message: ClientMessage) => void;
+  resolve: (message: Reply) => void;
   reject: (error: RequestError) => void;
   timer: ReturnType<typeof setTimeout>;
   /** The socket it was written to; undefined while queued. A lost socket fails only what it carried. */
@@ -204,9 +205,9 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
     type: K,
     data?: unknown,
     options: RequestOptions = {},
-  ): Promise<ClientMessage<[R] extends [never] ? ReplyData<K> : R>> {
+  ): Promise<Reply<[R] extends [never] ? ReplyData<K> : R>> {
     return this.#request(type, data, options.timeout ?? this.#requestTimeout, false) as Promise<
-      ClientMessage<[R] extends [never] ? ReplyData<K> : R>
+      Reply<[R] extends [never] ? ReplyData<K> : R>
     >;
   }
 
@@ -317,7 +318,7 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
       const error = (message.data ?? {}) as Partial<ErrorData>;
       pending.reject(new RequestError(String(error.code ?? "error"), String(error.message ?? "error"), pending.type));
     } else {
-      pending.resolve(message);
+      pending.resolve(message as Reply);
     }
   }
 
@@ -375,7 +376,7 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
     });
   }
 
-  #request(type: string, data: unknown, timeout: number, direct: boolean): Promise<ClientMessage> {
+  #request(type: string, data: unknown, timeout: number, direct: boolean): Promise<Reply> {
     return new Promise((resolve, reject) => {
       const id = String(++this.#nextId);
       const text = JSON.stringify(data === undefined ? { type, id } : { type, data, id });

@@ -31,6 +31,7 @@ export type {
   PresenceData,
   PresenceMember,
   ReconnectOptions,
+  Reply,
   ReplyData,
   RequestOptions,
   StateChange,

@@ -18,6 +18,16 @@ export interface ClientMessage<T = unknown> {
   id?: string;
 }
 
+/** The reply to a request: the message that carried the request's `id` back. */
+export interface Reply<T = unknown> {
+  /** The reply's type, such as `presence`, `pong` or `ack`. */
+  type: string;
+  /** Its payload (undefined for an `ack`). */
+  data: T;
+  /** The request's id. */
+  id: string;
+}
+
 /** The `data` of `{"type":"error"}`: human text and a machine code to switch on. */
 export interface ErrorData {
   /** Human-readable text; never switch on it. */
