@@ -104,21 +104,28 @@ describe("auth handler (SPEC §3)", () => {
   });
 });
 
-describe("auth: a custom tokenExtractor", () => {
+describe("auth: a custom tokenExtractor and a synchronous auth handler", () => {
   let t: TestServer;
   before(async () => {
     t = await startServer({ tokenExtractor: (request) => request.headers["x-api-key"] as string | undefined }, (server) => {
-      server.setAuthHandler((_ctx, token) => (token === "k1" ? "key-user" : null));
+      // A synchronous handler: it returns null or throws to refuse.
+      server.setAuthHandler((_ctx, token) => {
+        if (token === "boom") throw new Error("session store down");
+        return token === "k1" ? "key-user" : null;
+      });
     });
   });
   after(() => t.close());
 
-  it("replaces ?token= and the Authorization header", async () => {
+  it("the extractor replaces ?token= and the Authorization header; sync null or throw is 401", async () => {
     const c = await connect(t.url, { headers: { "X-Api-Key": "k1" } });
     assert.equal(await userOf(c), "key-user");
     await c.close();
     assert.equal(await refusedStatus(`${t.url}?token=k1`), 401);
     assert.equal(await refusedStatus(t.url, { headers: { Authorization: "Bearer k1" } }), 401);
+    assert.equal(await refusedStatus(t.url, { headers: { "X-Api-Key": "other" } }), 401, "sync null");
+    assert.equal(await refusedStatus(t.url, { headers: { "X-Api-Key": "boom" } }), 401, "sync throw");
+    assert.equal(t.server.clientCount, 0);
   });
 });
 
