@@ -186,6 +186,43 @@ describe("examples", () => {
     await stopGracefully(ex, ada);
   });
 
+  it("handlers: valibot schema, async, errors without internals, replaced built-in, binary, events", async () => {
+    const ex = await startExample("handlers");
+    const a = await connect(ex.ws);
+    const { data: welcome } = await a.next("welcome");
+    assert.deepEqual((await a.next("online")).data, { count: 1 });
+
+    assert.deepEqual(await a.request("add", { a: 2, b: 3 }, "s1"), { type: "sum", data: 5, id: "s1" });
+    const invalid = await a.request("add", { a: 2, b: "3" });
+    assert.equal(invalid.data.code, "validation_failed");
+    assert.match(invalid.data.message, /^data\.b: /);
+
+    assert.deepEqual((await a.request("lookup", "answer")).data, { key: "answer", value: 42 });
+    assert.deepEqual((await a.request("lookup", "question")).data, { code: "not_found", message: 'no entry named "question"' });
+    const crash = await a.request("crash");
+    assert.equal(crash.data.code, "handler_error");
+    assert.doesNotMatch(JSON.stringify(crash), /hunter2|at .*\.ts/, "no internals reach the client");
+
+    assert.equal((await a.request("join_room", { room: "private" })).data.code, "forbidden_room");
+    assert.deepEqual((await a.request("join_room", { room: "public:news" }, "j")).data, { room: "public:news" });
+    assert.deepEqual((await a.request("status")).data.rooms, ["public:news"]);
+
+    a.ws.send(Buffer.from([1, 2, 3]));
+    assert.deepEqual((await a.next("binary_received")).data, { bytes: 3 });
+
+    // A second client: everyone hears the new count; a whisper reaches only its addressee.
+    const b = await connect(ex.ws);
+    assert.deepEqual((await a.next("online")).data, { count: 2 });
+    assert.deepEqual((await b.request("whisper", { to: welcome.client_id, text: "psst" }, "w")).data, {
+      to: welcome.client_id,
+    });
+    assert.deepEqual((await a.next("whisper")).data, { from: (await b.request("status")).data.client_id, text: "psst" });
+    await b.close();
+    assert.deepEqual((await a.next("online")).data, { count: 1, reason: "client_closed" });
+
+    await stopGracefully(ex, a);
+  });
+
   it("auth: HMAC tokens by query or header, user_id in status, 401 otherwise", async () => {
     const secret = "test-secret";
     const ex = await startExample("auth", { AUTH_SECRET: secret });
