@@ -51,6 +51,8 @@ export interface ClientHost {
   detach(client: Client, reason: DisconnectReason): void;
   /** Counts queued messages for metrics. */
   countOut(type: string, count: number): void;
+  /** Something failed inside the server while serving this client: log it and close with 1011. */
+  internalError(client: Client, error: unknown): void;
 }
 
 /** The fields the connection carries from the handshake. */
@@ -76,7 +78,14 @@ function clientOf(socket: WebSocket): Client {
 // which keeps an idle connection's memory close to that of a bare `ws` socket.
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   const client = clientOf(this);
-  client.host.receive(client, data, isBinary);
+  try {
+    client.host.receive(client, data, isBinary);
+  } catch (error) {
+    // Handlers' errors are caught by the router; reaching here is a bug in the server itself. An
+    // exception thrown out of a 'message' listener would kill the process, so close this one client
+    // with 1011 instead and keep serving the rest.
+    client.host.internalError(client, error);
+  }
 }
 function onPong(this: WebSocket): void {
   clientOf(this).touch();

@@ -148,6 +148,12 @@ export class Hub implements ClientHost, AdapterHost {
     dispatcher.dispatch(client, parsed.message);
   }
 
+  /** @internal a failure inside the server while serving `client`: close it with 1011, keep the rest */
+  internalError(client: Client, error: unknown): void {
+    this.#logger.error({ clientId: client.id, err: error }, "internal error: closing the connection with 1011");
+    client.close(CloseCode.InternalError, "internal error", "server_closed");
+  }
+
   #refuseRateLimited(client: Client, data: Buffer, isBinary: boolean, abuse: boolean): void {
     if (abuse) {
       this.#logger.warn({ clientId: client.id }, "rate limit abused: closing 1008");
