@@ -152,6 +152,9 @@ describe("rooms and broadcast (SPEC §2)", () => {
     assert.deepEqual(await drain(b), []);
     const presence = await a.request("presence", { room: "big" });
     assert.equal(presence.data.count, 3, "presence requests still work above the size");
+    // The unannounced member's departure is not announced either (the size counted includes it).
+    await c.request("leave_room", { room: "big" });
+    assert.deepEqual(await drain(a), [], "no member_left for a member whose join was not announced");
     await closeAll(a, b, c);
   });
 

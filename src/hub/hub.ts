@@ -199,10 +199,15 @@ export class Hub implements ClientHost, AdapterHost {
     return true;
   }
 
-  /** Pushes a presence event to the other members, unless the room is too large for events. */
+  /**
+   * Pushes a presence event to the other members, unless the room is too large for events. The size
+   * that counts is the room's with the member in it, so a member whose join was not announced is not
+   * announced leaving either.
+   */
   #announce(type: "member_joined" | "member_left", room: RoomName, client: Client): void {
     const limit = this.#options.presenceEventsMaxMembers;
-    if (limit === 0 || this.#rooms.size(room) > limit) return;
+    const sizeWithMember = this.#rooms.size(room) + (type === "member_left" ? 1 : 0);
+    if (limit === 0 || sizeWithMember > limit) return;
     const data = { room, client_id: client.id, user_id: client.userId };
     this.broadcastToRoom(room, type, data, { except: client.id });
   }
