@@ -20,7 +20,9 @@ export type RoomName = string;
 export interface SendOptions {
   /**
    * Skip this client instead of queueing when its unsent bytes are above `droppableBufferedBytes`
-   * (for tickers, cursors, typing indicators: data that the next message replaces).
+   * (for tickers, cursors, typing indicators: data that the next message replaces). A droppable
+   * message that would push the client past `maxBufferedBytes` is skipped too: it never closes a
+   * connection.
    * @default false
    */
   droppable?: boolean;
@@ -247,7 +249,8 @@ export class Client {
     if (prepared.droppable && unsent > this.host.droppableBufferedBytes) return false;
     const frame = prepared.frame;
     if (unsent + frame.length > this.host.maxBufferedBytes) {
-      this.#closeSlowConsumer();
+      // A droppable message never costs the connection, even one that alone would not fit.
+      if (!prepared.droppable) this.#closeSlowConsumer();
       return false;
     }
     this.#queue.push(frame);
@@ -262,7 +265,7 @@ export class Client {
     const unsent = this.#ws.bufferedAmount;
     if (prepared.droppable && unsent > this.host.droppableBufferedBytes) return false;
     if (unsent + prepared.json.length > this.host.maxBufferedBytes) {
-      this.#closeSlowConsumer();
+      if (!prepared.droppable) this.#closeSlowConsumer();
       return false;
     }
     this.#ws.send(prepared.json);
