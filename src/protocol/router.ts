@@ -78,10 +78,12 @@ class RequestContext implements HandlerContext {
 
   reply(type: string, data?: unknown): void {
     if (this.#replied) return;
-    this.#replied = true;
     const message: Message = data === undefined ? { type } : { type, data };
     if (this.id !== undefined) message.id = this.id;
+    // Serialising may throw (a cycle, a BigInt, data nested too deep for JSON.stringify). Mark the
+    // reply as sent only once it was, so the router's error reply can still take its place.
     this.#client.sendMessage(message);
+    this.#replied = true;
   }
 
   replyError(code: string, message: string): void {
@@ -159,7 +161,14 @@ export class Router implements MessageDispatcher {
       this.#run(ctx, message.type, () => route.handler(ctx, client, message));
       return;
     }
-    let checked = route.schema["~standard"].validate(message.data);
+    let checked: StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>;
+    try {
+      checked = route.schema["~standard"].validate(message.data);
+    } catch (error) {
+      // A schema can throw (a recursive schema on deeply nested data): answer like a failed handler.
+      this.#fail(ctx, message.type, error);
+      return;
+    }
     if (checked instanceof Promise) {
       checked.then(
         (result) => this.#afterValidation(ctx, client, message, route, result),
