@@ -10,12 +10,12 @@
  */
 import { backoffDelay, defaultReconnect, type ResolvedReconnect } from "./backoff.js";
 import { ClientErrorCode, RequestError } from "./errors.js";
+import { Outbox } from "./outbox.js";
 import type {
   BuiltinEvents,
   ClientMessage,
   ClientOptions,
   ConnectionState,
-  ErrorData,
   MessageHandler,
   Reply,
   ReplyData,
@@ -29,22 +29,6 @@ import type {
 
 /** The events `on()` accepts: the built-in ones, plus your own map of type → data. */
 export type EventMap<Events extends object> = BuiltinEvents & Events;
-
-/** A request waiting for its reply. */
-interface Pending {
-  type: string;
-  resolve: (message: Reply) => void;
-  reject: (error: RequestError) => void;
-  timer: ReturnType<typeof setTimeout>;
-  /** The socket it was written to; undefined while queued. A lost socket fails only what it carried. */
-  socket: WebSocketLike | undefined;
-}
-
-/** A frame held while not connected; `id` links it to its pending request, if it is one. */
-interface Queued {
-  text: string;
-  id: string | undefined;
-}
 
 type AnyHandler = (data: unknown, message: ClientMessage) => void;
 
@@ -102,7 +86,6 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
   readonly #token: TokenSource | undefined;
   readonly #reconnect: ResolvedReconnect | false;
   readonly #requestTimeout: number;
-  readonly #maxQueue: number;
   readonly #pingInterval: number;
 
   #state: ConnectionState = "closed";
@@ -116,9 +99,7 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
   #ready = false;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
-  #nextId = 0;
-  readonly #pending = new Map<string, Pending>();
-  #queue: Queued[] = [];
+  readonly #outbox: Outbox;
   readonly #rooms = new Set<string>();
   readonly #handlers = new Map<string, Set<AnyHandler>>();
   readonly #stateListeners = new Set<StateListener>();
@@ -141,7 +122,7 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
     this.#token = options.token;
     this.#reconnect = options.reconnect === false ? false : { ...defaultReconnect, ...options.reconnect };
     this.#requestTimeout = options.requestTimeout ?? 10_000;
-    this.#maxQueue = options.maxQueue ?? 100;
+    this.#outbox = new Outbox(options.maxQueue ?? 100);
     this.#pingInterval = options.pingInterval ?? 25_000;
     if (options.autoConnect !== false) this.connect();
   }
@@ -158,7 +139,7 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
 
   /** Frames waiting in the queue for the connection to open. */
   get queued(): number {
-    return this.#queue.length;
+    return this.#outbox.queued;
   }
 
   /** Starts connecting (done by the constructor unless `autoConnect` is false). Idempotent. */
@@ -182,7 +163,7 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
     const socket = this.#socket;
     this.#teardown(ClientErrorCode.Closed);
     if (socket !== undefined && socket.readyState <= OPEN) socket.close(code, reason);
-    this.#failQueued(ClientErrorCode.Closed, "the client was closed");
+    this.#outbox.failQueued(ClientErrorCode.Closed, "the client was closed");
     this.#setState("closed", {});
   }
 
@@ -292,9 +273,7 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
     });
     this.#ready = true;
     this.#attempt = 0;
-    const queue = this.#queue;
-    this.#queue = [];
-    for (const frame of queue) this.#write(frame.text, frame.id);
+    for (const frame of this.#outbox.drain()) this.#write(frame.text, frame.id);
     if (this.#pingInterval > 0) this.#pingTimer = setInterval(() => this.#ping(socket), this.#pingInterval);
     this.#setState("open", {});
   }
@@ -308,18 +287,9 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
       return;
     }
     if (typeof message !== "object" || message === null || typeof message.type !== "string") return;
-    if (typeof message.id !== "string") return this.#dispatch(message);
-    // A reply: to its request, if that still waits (a late reply after a timeout is dropped).
-    const pending = this.#pending.get(message.id);
-    if (pending === undefined) return;
-    this.#pending.delete(message.id);
-    clearTimeout(pending.timer);
-    if (message.type === "error") {
-      const error = (message.data ?? {}) as Partial<ErrorData>;
-      pending.reject(new RequestError(String(error.code ?? "error"), String(error.message ?? "error"), pending.type));
-    } else {
-      pending.resolve(message as Reply);
-    }
+    // A reply goes to its request, never to on() handlers.
+    if (typeof message.id === "string") this.#outbox.settle(message as ClientMessage & { id: string });
+    else this.#dispatch(message);
   }
 
   #dispatch(message: ClientMessage): void {
@@ -342,9 +312,7 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
     clearInterval(this.#pingTimer);
     if (socket === undefined) return;
     socket.onopen = socket.onmessage = socket.onclose = null;
-    for (const [id, pending] of this.#pending) {
-      if (pending.socket === socket) this.#fail(id, code, `the connection ended before "${pending.type}" was answered`);
-    }
+    this.#outbox.failSent(socket, code);
   }
 
   #retry(epoch: number, code: number | undefined, reason: string | undefined): void {
@@ -353,13 +321,15 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
     if (reason) detail.reason = reason;
     if (this.#reconnect === false || this.#attempt >= this.#reconnect.maxAttempts) {
       this.#wanted = false;
-      this.#failQueued(ClientErrorCode.Closed, "gave up reconnecting");
+      this.#outbox.failQueued(ClientErrorCode.Closed, "gave up reconnecting");
       this.#setState("closed", detail);
       return;
     }
     this.#attempt++;
     detail.delay = backoffDelay(this.#attempt, this.#reconnect);
     this.#setState("reconnecting", detail);
+    // A state listener may have called close() or connect(): then this retry is no longer ours.
+    if (epoch !== this.#epoch) return;
     this.#retryTimer = setTimeout(() => {
       if (epoch === this.#epoch) void this.#open(epoch);
     }, detail.delay);
@@ -377,14 +347,16 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
   }
 
   #request(type: string, data: unknown, timeout: number, direct: boolean): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const id = String(++this.#nextId);
-      const text = JSON.stringify(data === undefined ? { type, id } : { type, data, id });
-      const timer = setTimeout(() => this.#fail(id, ClientErrorCode.Timeout, `no reply to "${type}" within ${timeout} ms`), timeout);
-      this.#pending.set(id, { type, resolve, reject, timer, socket: undefined });
-      if (direct) this.#transmit(this.#socket!, text, id);
-      else if (!this.#write(text, id)) this.#fail(id, ClientErrorCode.QueueFull, `the send queue is full (${this.#maxQueue})`);
-    });
+    let request;
+    try {
+      request = this.#outbox.request(type, data, timeout);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { id, text, reply } = request;
+    if (direct) this.#transmit(this.#socket!, text, id);
+    else if (!this.#write(text, id)) this.#outbox.fail(id, ClientErrorCode.QueueFull, `the send queue is full (${this.#outbox.maxQueue})`);
+    return reply;
   }
 
   /** Sends now when ready, else queues; false when the queue is full. */
@@ -394,30 +366,12 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
       this.#transmit(socket, text, id);
       return true;
     }
-    if (this.#queue.length >= this.#maxQueue) return false;
-    this.#queue.push({ text, id });
-    return true;
+    return this.#outbox.enqueue(text, id);
   }
 
   #transmit(socket: WebSocketLike, text: string, id: string | undefined): void {
-    const pending = id === undefined ? undefined : this.#pending.get(id);
-    if (pending !== undefined) pending.socket = socket;
+    this.#outbox.sent(id, socket);
     socket.send(text);
-  }
-
-  #fail(id: string, code: ClientErrorCode, message: string): void {
-    const pending = this.#pending.get(id);
-    if (pending === undefined) return;
-    this.#pending.delete(id);
-    clearTimeout(pending.timer);
-    if (pending.socket === undefined) this.#queue = this.#queue.filter((frame) => frame.id !== id);
-    pending.reject(new RequestError(code, message, pending.type));
-  }
-
-  #failQueued(code: ClientErrorCode, message: string): void {
-    const queue = this.#queue;
-    this.#queue = [];
-    for (const frame of queue) if (frame.id !== undefined) this.#fail(frame.id, code, message);
   }
 
   #setState(state: ConnectionState, detail: Partial<StateChange>): void {
