@@ -11,7 +11,7 @@
  *
  * @module
  */
-export { createServer, ConduitServer, type ServerEvents, type AttachOptions } from "./server.js";
+export { createServer, ConduitServer, type ServerEvents, type AttachOptions, type ListenInfo } from "./server.js";
 export { defaultOptions, resolveOptions, type ServerOptions, type RateLimitOptions } from "./options.js";
 export { ErrorCode, CloseCode, ConduitError, type DisconnectReason } from "./errors.js";
 export { Client, type ClientId, type RoomName, type SendOptions, type JoinOutcome } from "./hub/client.js";

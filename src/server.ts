@@ -32,6 +32,12 @@ export interface ServerEvents {
   disconnect: [client: Client, reason: DisconnectReason];
 }
 
+/** Where {@link ConduitServer.listen} listens: the socket address and the endpoint's URL. */
+export interface ListenInfo extends AddressInfo {
+  /** `ws://HOST:PORT/PATH`, ready to hand to a client. */
+  url: string;
+}
+
 /** Options of {@link ConduitServer.attach}. */
 export interface AttachOptions {
   /** The endpoint's path on this HTTP server; defaults to the server's `path` option. */
@@ -212,9 +218,9 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
 
   /**
    * Starts a minimal HTTP server of its own that serves only the endpoint (other requests: 426).
-   * Resolves when listening; `port: 0` picks a free port.
+   * Resolves when listening, with the address and the endpoint's URL; `port: 0` picks a free port.
    */
-  async listen(port = 8080, host?: string): Promise<AddressInfo> {
+  async listen(port = 8080, host?: string): Promise<ListenInfo> {
     const httpServer = createHttpServer((_request, response) => {
       response.writeHead(426, { "Content-Type": "text/plain" }).end(`connect with WebSocket to ${this.options.path}\n`);
     });
@@ -228,7 +234,9 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
         resolve();
       });
     });
-    return httpServer.address() as AddressInfo;
+    const address = httpServer.address() as AddressInfo;
+    const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    return { ...address, url: `ws://${shownHost}:${address.port}${this.options.path}` };
   }
 
   /** Whether {@link ConduitServer.shutdown} has begun. */
