@@ -4,99 +4,14 @@
  * signals, environment variables, exit codes, and the log never carrying a token.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { request as httpRequest } from "node:http";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { after, before, describe, it } from "node:test";
+import { readFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { before, describe, it } from "node:test";
 import { SignJWT } from "jose";
 import { connect, refusedStatus } from "./helpers/client.js";
+import { get, sample, spawnCli, startCli, type CliProcess } from "./helpers/cli.js";
 import { rawUpgrade, serverFrames, type RawPeer } from "./helpers/raw.js";
-
-const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
-const READY = /^conduit-ws listening on (ws:\/\/\S+)$/;
-
-/** A running `conduit-ws` child process. */
-interface CliProcess {
-  child: ChildProcess;
-  /** The URL of the ready line. */
-  url: string;
-  /** `http://127.0.0.1:PORT` */
-  http: string;
-  port: number;
-  /** Everything written to stdout / stderr so far. */
-  stdout(): string;
-  stderr(): string;
-  /** Resolves with the exit code and signal. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const children = new Set<ChildProcess>();
-after(() => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-});
-
-/** The environment without any variable the CLI reads, so the runner's own settings cannot leak in. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(PORT|HOST|REDIS_URL|CONDUIT_.*)$/.test(name)) env[name] = value;
-  }
-  return { ...env, ...extra };
-}
-
-/** Spawns the CLI; `ready` says whether to wait for the ready line (false for processes that must fail). */
-function spawnCli(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
-  return { child, exited, stdout: () => stdout, stderr: () => stderr };
-}
-
-async function startCli(args: string[], env: Record<string, string> = {}): Promise<CliProcess> {
-  const spawned = spawnCli(args, env);
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line within 20 s; stderr: ${spawned.stderr()}`)), 20_000);
-    createInterface({ input: spawned.child.stdout! }).on("line", (line) => {
-      const match = READY.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    void spawned.exited.then(({ code }) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before ready; stderr: ${spawned.stderr()}`));
-    });
-  });
-  const port = Number(new URL(url).port);
-  return { ...spawned, url, port, http: `http://127.0.0.1:${port}` };
-}
-
-/** A plain HTTP GET on its own connection (no keep-alive, so nothing outlives the test). */
-function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { agent: false, headers }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode!, type: String(res.headers["content-type"]), body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-/** The value of one Prometheus sample, 0 when absent. */
-function sample(metrics: string, name: string, labels = ""): number {
-  const line = metrics.split("\n").find((l) => l.startsWith(`${name}${labels} `));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
-}
 
 /** Resolves with the code of the first close frame a raw peer receives. */
 function closeCodeOf(peer: RawPeer): Promise<number> {
@@ -148,14 +63,17 @@ describe("conduit-ws with --jwt-secret and --allowed-origins", () => {
     assert.equal(cli.stdout(), `conduit-ws listening on ${cli.url}\n`);
   });
 
-  it("GET /healthz is 200 while serving, GET / is HTML, unknown paths are 404", async () => {
+  it("GET /healthz is 200 while serving, GET / is the demo page, /sdk/ the SDK, unknown paths are 404", async () => {
     const health = await get(`${cli.http}/healthz`);
     assert.equal(health.status, 200);
     assert.deepEqual(JSON.parse(health.body), { status: "ok" });
     const page = await get(`${cli.http}/`);
     assert.equal(page.status, 200);
     assert.match(page.type, /^text\/html/);
-    assert.match(page.body, /<html/i);
+    assert.equal(page.body, await readFile(new URL("../demo/index.html", import.meta.url), "utf8"), "the package's demo page");
+    const sdk = await get(`${cli.http}/sdk/index.js`);
+    assert.equal(sdk.status, 200, "the SDK compiled to dist/client/");
+    assert.match(sdk.type, /^text\/javascript/);
     assert.equal((await get(`${cli.http}/nope`)).status, 404);
     assert.equal((await get(`${cli.http}/sdk/../package.json`)).status, 404);
     assert.equal((await get(`${cli.http}/ws`)).status, 426, "a plain GET on the endpoint asks for an upgrade");
@@ -278,12 +196,36 @@ describe("conduit-ws refuses bad configuration with exit code 2", () => {
     { args: [], env: { CONDUIT_MAX_PAYLOAD: "64k" }, names: /CONDUIT_MAX_PAYLOAD \(environment\) "64k"/ },
     { args: ["--workers", "2"], names: /--workers 2 needs --redis/ },
   ];
-  for (const { args, env, names } of cases) {
-    it(`${args.join(" ") || JSON.stringify(env)}`, async () => {
-      const cli = spawnCli(args, env);
-      assert.deepEqual(await cli.exited, { code: 2, signal: null });
-      assert.match(cli.stderr(), names);
-      assert.equal(cli.stdout(), "", "no ready line");
-    });
-  }
+  it("for an out-of-range flag, an unknown flag, a bad environment value and --workers without --redis", async () => {
+    // Spawned side by side: each only parses its arguments and exits.
+    await Promise.all(
+      cases.map(async ({ args, env, names }) => {
+        const label = args.join(" ") || JSON.stringify(env);
+        const cli = spawnCli(args, env);
+        assert.deepEqual(await cli.exited, { code: 2, signal: null }, label);
+        assert.match(cli.stderr(), names, label);
+        assert.equal(cli.stdout(), "", `${label}: no ready line`);
+      }),
+    );
+  });
+});
+
+describe("conduit-ws that cannot start exits with code 1", () => {
+  it("when its port is taken, or Redis cannot be reached", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = String((taken.address() as AddressInfo).port);
+      const inUse = spawnCli(["--port", port, "--host", "127.0.0.1"]);
+      // Port 1 is privileged and unused: the connection is refused at once.
+      const noRedis = spawnCli(["--port", "0", "--host", "127.0.0.1", "--redis", "redis://127.0.0.1:1"]);
+      assert.deepEqual(await inUse.exited, { code: 1, signal: null });
+      assert.match(inUse.stderr(), /EADDRINUSE/);
+      assert.deepEqual(await noRedis.exited, { code: 1, signal: null });
+      assert.match(noRedis.stderr(), /cannot reach Redis/);
+      assert.equal(inUse.stdout() + noRedis.stdout(), "", "no ready line");
+    } finally {
+      taken.close();
+    }
+  });
 });

@@ -53,7 +53,8 @@ export function runPrimary(config: CliConfig, logger: Logger): void {
 
   const onReady = (worker: Worker, url: string): void => {
     ready.add(worker);
-    if (allReady || ready.size < config.workers) return;
+    if (allReady) return logger.info({ workerPid: worker.process.pid }, "replacement worker ready");
+    if (ready.size < config.workers) return;
     allReady = true;
     logger.info({ url, workers: config.workers }, "listening");
     process.stdout.write(`${readyLine(url)}\n`);

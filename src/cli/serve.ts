@@ -34,15 +34,9 @@ export interface ServeHooks {
   metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
-/** The shape of `src/adapter/redis/index.ts`, loaded only when `--redis` is given. */
-interface RedisAdapterModule {
-  RedisAdapter: new (options: { url: string; logger?: Logger }) => Adapter;
-}
-
 // Loaded on demand so that a server without --redis never loads ioredis.
 async function createRedisAdapter(url: string, logger: Logger): Promise<Adapter> {
-  const specifier = "../adapter/redis/index.js";
-  const { RedisAdapter } = (await import(specifier)) as RedisAdapterModule;
+  const { RedisAdapter } = await import("../adapter/redis/index.js");
   return new RedisAdapter({ url, logger });
 }
 
@@ -69,10 +63,10 @@ export async function serve(config: CliConfig, logger: Logger, hooks: ServeHooks
       logger,
     }),
   );
-  server.attach(httpServer);
-
   try {
+    // Started before attach(), so a Redis failure is reported once, here, and nothing is served.
     await server.start();
+    server.attach(httpServer);
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
       httpServer.listen(config.port, config.host, () => {
