@@ -36,9 +36,11 @@ export type ParseResult =
 /**
  * Keys that could reach an object's prototype if a handler merged the parsed data into another object.
  * JSON.parse itself makes them own properties, harmless on their own; we strip them so that a careless
- * `Object.assign(target, data)` in user code cannot be turned into prototype pollution.
+ * `Object.assign(target, data)` in user code cannot be turned into prototype pollution. A `\u` escape
+ * can spell any of those keys (`"\u005f_proto__"` parses to `"__proto__"`), so text with an escape
+ * takes the reviver too.
  */
-const DANGEROUS_KEY = /"(?:__proto__|constructor|prototype)"\s*:/;
+const DANGEROUS_KEY = /"(?:__proto__|constructor|prototype)"\s*:|\\u/;
 
 function dropDangerousKeys(key: string, value: unknown): unknown {
   return key === "__proto__" || key === "constructor" || key === "prototype" ? undefined : value;
@@ -54,7 +56,9 @@ export function parseMessage(text: string): ParseResult {
   let value: unknown;
   try {
     value = DANGEROUS_KEY.test(text) ? JSON.parse(text, dropDangerousKeys) : JSON.parse(text);
-  } catch {
+  } catch (error) {
+    // The reviver recurses: valid JSON nested thousands deep can exhaust the stack.
+    if (error instanceof RangeError) return { ok: false, code: ErrorCode.InvalidMessage, reason: "message is nested too deeply" };
     return { ok: false, code: ErrorCode.InvalidJson, reason: "message is not valid JSON" };
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {

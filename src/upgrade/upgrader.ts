@@ -172,7 +172,9 @@ export class Upgrader {
     try {
       result = await handler({ request }, token);
     } catch (error) {
-      this.#logger.debug({ reason: error instanceof Error ? error.message : "auth handler threw" }, "connection refused: token rejected");
+      // Auth handlers often put the token in their errors ("session <token> not found"): cut it out.
+      const reason = error instanceof Error ? error.message.replaceAll(token, "[token]") : "auth handler threw";
+      this.#logger.debug({ reason }, "connection refused: token rejected");
       return undefined;
     }
     if (typeof result === "string") return { userId: result };
