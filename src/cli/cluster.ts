@@ -29,14 +29,16 @@ type ClusterMessage =
   | { kind: "conduit:metrics"; id: number; contentType: string; body: string; error?: string };
 
 function isClusterMessage(message: unknown): message is ClusterMessage {
-  return typeof message === "object" && message !== null && typeof (message as { kind?: unknown }).kind === "string" &&
-    (message as { kind: string }).kind.startsWith("conduit:");
+  const kind = typeof message === "object" && message !== null ? (message as { kind?: unknown }).kind : undefined;
+  return typeof kind === "string" && kind.startsWith("conduit:");
 }
 
 /** Runs the cluster primary: forks `config.workers` workers and supervises them until shutdown. */
 export function runPrimary(config: CliConfig, logger: Logger): void {
   const aggregator = new AggregatorRegistry();
   const ready = new Set<Worker>();
+  // Our own count: cluster.workers may still list a worker during its 'exit' event.
+  const live = new Set<Worker>();
   const restarts: number[] = [];
   let allReady = false;
   let stopping = false;
@@ -44,6 +46,7 @@ export function runPrimary(config: CliConfig, logger: Logger): void {
 
   const fork = (): void => {
     const worker = cluster.fork();
+    live.add(worker);
     worker.on("message", (message: unknown) => {
       if (!isClusterMessage(message)) return;
       if (message.kind === "conduit:ready") onReady(worker, message.url);
@@ -71,12 +74,13 @@ export function runPrimary(config: CliConfig, logger: Logger): void {
   };
 
   const stopAll = (signal: NodeJS.Signals): void => {
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+    for (const worker of live) worker.process.kill(signal);
   };
 
   cluster.on("exit", (worker, code, signal) => {
     ready.delete(worker);
-    const remaining = Object.keys(cluster.workers ?? {}).length;
+    live.delete(worker);
+    const remaining = live.size;
     if (stopping || failed) {
       if (code !== 0) failed = true;
       if (remaining === 0) process.exit(failed ? 1 : 0);
@@ -118,15 +122,18 @@ export function runPrimary(config: CliConfig, logger: Logger): void {
 /** Runs one worker: serves, reports ready to the primary, and stops on a signal or when orphaned. */
 export async function runWorker(config: CliConfig, logger: Logger): Promise<void> {
   const workerLogger = logger.child({ worker: cluster.worker?.id });
-  let pending = 0;
+  // Answers the primary's collection requests from the start (with the empty global registry until
+  // this worker serves), so a scrape during a worker's start-up does not wait for a timeout.
+  void new AggregatorRegistry();
+  let nextId = 0;
   const waiting = new Map<number, (message: Extract<ClusterMessage, { kind: "conduit:metrics" }>) => void>();
   process.on("message", (message: unknown) => {
     if (isClusterMessage(message) && message.kind === "conduit:metrics") waiting.get(message.id)?.(message);
   });
-  // Lets the primary's aggregator collect this worker's registry (prom-client's own IPC protocol).
+  // This worker's /metrics: the primary's sum over every worker.
   const askPrimary = (): Promise<{ contentType: string; body: string }> =>
     new Promise((resolve, reject) => {
-      const id = pending++;
+      const id = nextId++;
       const timer = setTimeout(() => {
         waiting.delete(id);
         reject(new Error("the primary did not answer the metrics request"));
@@ -148,7 +155,6 @@ export async function runWorker(config: CliConfig, logger: Logger): Promise<void
     process.exit(1);
   }
   AggregatorRegistry.setRegistries(running.metrics.registry);
-  void new AggregatorRegistry(); // installs the worker's answer to the primary's collection requests
 
   exitOnSignals(workerLogger, running.stop, { forceOnSecondSignal: false });
   // Orphaned (the primary died): shut down rather than serve unsupervised.
