@@ -130,7 +130,9 @@ describe("conduit-ws with --jwt-secret and --allowed-origins", () => {
     const during = (await get(`${cli.http}/metrics`)).body;
     assert.equal(sample(during, "conduit_messages_in_total", '{type="echo"}') - sample(before.body, "conduit_messages_in_total", '{type="echo"}'), 1);
     assert.equal(sample(during, "conduit_messages_out_total", '{type="echo"}') - sample(before.body, "conduit_messages_out_total", '{type="echo"}'), 1);
-    assert.equal(sample(during, "conduit_connections"), 1);
+    assert.equal(sample(during, "conduit_connections_accepted_total") - sample(before.body, "conduit_connections_accepted_total"), 1);
+    // Earlier tests' clients may still be leaving on the server side, so at least this one is open.
+    assert.ok(sample(during, "conduit_connections") >= 1);
     assert.equal(sample(during, "conduit_rooms"), 1);
     await client.close();
   });
