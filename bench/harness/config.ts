@@ -1,0 +1,176 @@
+/**
+ * The command line and the size of every scenario, full and quick.
+ *
+ * @module
+ */
+import { availableParallelism } from "node:os";
+import type { ServerKind } from "../shared/messages.js";
+
+/** One fan-out latency scenario. */
+export interface FanoutSize {
+  /** Key in the results (e.g. `fanout-1k`). */
+  id: string;
+  clients: number;
+  intervalMs: number;
+  /** Measured broadcasts (the percentiles are over these). */
+  broadcasts: number;
+  /** Broadcasts sent first and not measured, so that the servers' code is warm. */
+  warmup: number;
+}
+
+/** Every scenario's size. */
+export interface Sizes {
+  connect: { clients: number; concurrency: number };
+  fanout: FanoutSize[];
+  echo: { clients: number; ratePerClient: number; warmupMs: number; durationMs: number };
+  throughput: { members: number; window: number; warmupMs: number; durationMs: number };
+  /** Connections one load process holds at most (a process may have 20,000 open files). */
+  clientsPerProcess: number;
+}
+
+/** The sizes issue 4 asks for. */
+export const FULL: Sizes = {
+  connect: { clients: 15_000, concurrency: 200 },
+  fanout: [
+    { id: "fanout-1k", clients: 1_000, intervalMs: 50, broadcasts: 100, warmup: 10 },
+    { id: "fanout-10k", clients: 10_000, intervalMs: 500, broadcasts: 100, warmup: 4 },
+  ],
+  echo: { clients: 1_000, ratePerClient: 10, warmupMs: 2_000, durationMs: 10_000 },
+  throughput: { members: 1_000, window: 16, warmupMs: 2_000, durationMs: 10_000 },
+  clientsPerProcess: 15_000,
+};
+
+/**
+ * A few seconds per server: enough to run every code path of the harness (several load processes
+ * included), far too small for any figure to mean anything.
+ */
+export const QUICK: Sizes = {
+  connect: { clients: 300, concurrency: 50 },
+  fanout: [
+    { id: "fanout-1k", clients: 40, intervalMs: 20, broadcasts: 20, warmup: 3 },
+    { id: "fanout-10k", clients: 200, intervalMs: 50, broadcasts: 10, warmup: 2 },
+  ],
+  echo: { clients: 50, ratePerClient: 10, warmupMs: 200, durationMs: 600 },
+  throughput: { members: 50, window: 16, warmupMs: 200, durationMs: 600 },
+  clientsPerProcess: 150,
+};
+
+/** The scenario names accepted by `--scenarios`. */
+export const SCENARIOS = ["connect", "fanout", "echo", "throughput"] as const;
+/** A scenario name. */
+export type ScenarioName = (typeof SCENARIOS)[number];
+/** Every server, in the order they run and appear in tables. */
+export const SERVERS: readonly ServerKind[] = ["conduit", "ws", "socketio"];
+
+/** The parsed command line. */
+export interface BenchOptions {
+  quick: boolean;
+  sizes: Sizes;
+  scenarios: ScenarioName[];
+  servers: ServerKind[];
+  /** Markdown file the results are appended to. */
+  out: string;
+  /** Also write the results, alone, as JSON here. */
+  json: string | undefined;
+  serverCpu: number | undefined;
+  loadCpu: number | undefined;
+  verbose: boolean;
+  /** The command line as typed, for the report. */
+  command: string;
+}
+
+const USAGE = `usage: npm run bench -- [options]
+  --quick                 small counts, a few seconds per server (checks the harness, not the servers)
+  --scenarios a,b         among ${SCENARIOS.join(", ")} (default: all)
+  --servers a,b           among ${SERVERS.join(", ")} (default: all)
+  --out FILE              append the results to FILE (default: docs/BENCHMARKS.md)
+  --json FILE             also write the results as JSON to FILE
+  --server-cpu N          pin servers to CPU N (default 0)
+  --load-cpu N            pin load generators to CPU N (default 1)
+  --no-pin                do not pin processes to CPUs
+  --verbose               forward the children's stderr`;
+
+function list<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T[] {
+  const items = (value ?? "").split(",").filter((item) => item.length > 0);
+  for (const item of items) {
+    if (!allowed.includes(item as T)) throw new Error(`${flag}: unknown "${item}" (one of ${allowed.join(", ")})\n${USAGE}`);
+  }
+  if (items.length === 0) throw new Error(`${flag} needs a value\n${USAGE}`);
+  return items as T[];
+}
+
+function cpu(value: string | undefined, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} needs a CPU number\n${USAGE}`);
+  return n;
+}
+
+/**
+ * Parses `argv` (without node and the script).
+ *
+ * @throws Error with the usage text on a bad flag
+ */
+export function parseArgs(argv: string[]): BenchOptions {
+  const options: BenchOptions = {
+    quick: false,
+    sizes: FULL,
+    scenarios: [...SCENARIOS],
+    servers: [...SERVERS],
+    out: "docs/BENCHMARKS.md",
+    json: undefined,
+    serverCpu: 0,
+    loadCpu: 1,
+    verbose: false,
+    command: ["npm run bench", ...(argv.length > 0 ? ["--", ...argv] : [])].join(" "),
+  };
+  let pin = true;
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    switch (flag) {
+      case "--quick":
+        options.quick = true;
+        options.sizes = QUICK;
+        break;
+      case "--scenarios":
+        options.scenarios = list(argv[++i], SCENARIOS, flag);
+        break;
+      case "--servers":
+        options.servers = list(argv[++i], SERVERS, flag);
+        break;
+      case "--out":
+      case "--json": {
+        const value = argv[++i];
+        if (value === undefined) throw new Error(`${flag} needs a file\n${USAGE}`);
+        if (flag === "--out") options.out = value;
+        else options.json = value;
+        break;
+      }
+      case "--server-cpu":
+        options.serverCpu = cpu(argv[++i], flag);
+        break;
+      case "--load-cpu":
+        options.loadCpu = cpu(argv[++i], flag);
+        break;
+      case "--no-pin":
+        pin = false;
+        break;
+      case "--verbose":
+        options.verbose = true;
+        break;
+      case "--help":
+      case "-h":
+        throw new Error(USAGE);
+      default:
+        throw new Error(`unknown option ${String(flag)}\n${USAGE}`);
+    }
+  }
+  const cpus = availableParallelism();
+  if (!pin || cpus < 2) {
+    if (pin) process.stderr.write(`bench: only ${cpus} CPU available, processes are not pinned\n`);
+    options.serverCpu = undefined;
+    options.loadCpu = undefined;
+  } else if (options.serverCpu! >= cpus || options.loadCpu! >= cpus) {
+    throw new Error(`--server-cpu and --load-cpu must be below ${cpus}`);
+  }
+  return options;
+}

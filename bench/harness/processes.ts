@@ -1,0 +1,135 @@
+/**
+ * Starting, pinning, talking to and killing the benchmark's child processes. Every child is recorded
+ * the moment it is spawned and killed when the harness exits for any reason (normal end, error,
+ * Ctrl-C), so a failed run leaves no server or load generator behind.
+ *
+ * @module
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { Ready, Reply, Request } from "../shared/messages.js";
+
+/** The repository root (children run from here so that `tsx` and `node_modules` resolve). */
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+const live = new Set<ChildProcess>();
+
+function killAll(): void {
+  for (const child of live) child.kill("SIGKILL");
+  live.clear();
+}
+
+let cleanupInstalled = false;
+
+/** Kills every child when this process exits or is interrupted. Call once, before spawning. */
+export function installCleanup(): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  process.on("exit", killAll);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(signal, () => {
+      process.stderr.write(`\nbench: ${signal}, killing child processes\n`);
+      killAll();
+      process.exit(130);
+    });
+  }
+}
+
+/** How a child is started. */
+export interface ChildOptions {
+  /** Module to run, relative to the repository root (a .ts file, run through tsx). */
+  script: string;
+  /** The CPU to pin the process to with `taskset`; undefined leaves it unpinned. */
+  cpu: number | undefined;
+  /** Extra node flags (`--expose-gc`, heap size). */
+  nodeArgs?: string[];
+  /** A label for error messages and `--verbose` output. */
+  label: string;
+  /** Forward the child's stderr to ours. */
+  verbose: boolean;
+}
+
+/** A running child process with a request/reply channel. */
+export class Child {
+  readonly pid: number;
+  readonly label: string;
+  /** The first message or line the child sent: its port, for a server. */
+  readonly ready: Promise<Ready>;
+  readonly #process: ChildProcess;
+  readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  #seq = 0;
+  #stderr = "";
+  readonly #exit: Promise<void>;
+
+  constructor(options: ChildOptions) {
+    const nodeArgv = [...(options.nodeArgs ?? []), "--import", "tsx", options.script];
+    const [command, argv] =
+      options.cpu === undefined
+        ? [process.execPath, nodeArgv]
+        : ["taskset", ["--cpu-list", String(options.cpu), process.execPath, ...nodeArgv]];
+    const child = spawn(command, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    live.add(child);
+    this.#process = child;
+    this.label = options.label;
+    if (child.pid === undefined) throw new Error(`${options.label}: could not spawn ${command}`);
+    // taskset execs node in place: the pid we got is the node process itself.
+    this.pid = child.pid;
+
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+      this.#stderr = (this.#stderr + chunk).slice(-4000);
+      if (options.verbose) process.stderr.write(`[${this.label}] ${chunk}`);
+    });
+    // A send on a channel that just closed is reported here; the exit handler below rejects the request.
+    child.on("error", (error) => (this.#stderr += `\n${error.message}`));
+    this.#exit = new Promise((resolve) => {
+      child.once("exit", (code, signal) => {
+        live.delete(child);
+        const error = new Error(`${this.label} exited (${signal ?? code})${this.#stderr ? `: ${this.#stderr.trim()}` : ""}`);
+        for (const pending of this.#pending.values()) pending.reject(error);
+        this.#pending.clear();
+        resolve();
+      });
+    });
+
+    this.ready = new Promise<Ready>((resolve, reject) => {
+      let stdout = "";
+      const onLine = (chunk: string): void => {
+        stdout += chunk;
+        const line = stdout.split("\n").find((candidate) => candidate.startsWith('{"ready":true'));
+        if (line !== undefined) resolve(JSON.parse(line) as Ready);
+      };
+      child.stdout!.setEncoding("utf8").on("data", onLine);
+      child.on("message", (message: Ready | Reply) => {
+        if ("ready" in message) return resolve(message);
+        const pending = this.#pending.get(message.seq);
+        if (pending === undefined) return;
+        this.#pending.delete(message.seq);
+        if (message.ok) pending.resolve(message.result);
+        else pending.reject(new Error(`${this.label}: ${message.error}`));
+      });
+      void this.#exit.then(() => reject(new Error(`${this.label} exited before it was ready: ${this.#stderr.trim()}`)));
+    });
+  }
+
+  /** Sends a command and resolves with the child's result; rejects on error, exit or timeout. */
+  request<R>(command: object, timeoutMs: number): Promise<R> {
+    const seq = ++this.#seq;
+    return new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(seq);
+        reject(new Error(`${this.label}: no answer to ${JSON.stringify(command).slice(0, 80)} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.set(seq, {
+        resolve: (value) => (clearTimeout(timer), resolve(value as R)),
+        reject: (error) => (clearTimeout(timer), reject(error)),
+      });
+      this.#process.send({ seq, command } satisfies Request<object>);
+    });
+  }
+
+  /** Kills the process and resolves when it has exited. */
+  kill(): Promise<void> {
+    this.#process.kill("SIGKILL");
+    return this.#exit;
+  }
+}

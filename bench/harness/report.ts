@@ -1,0 +1,195 @@
+/**
+ * The report: the machine and versions a run was made on, one Markdown table comparing the three
+ * servers, and the full results as JSON, appended to docs/BENCHMARKS.md.
+ *
+ * @module
+ */
+import { execFileSync } from "node:child_process";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, release, totalmem } from "node:os";
+import { join } from "node:path";
+import type { ServerKind } from "../shared/messages.js";
+import { SERVERS, type BenchOptions } from "./config.js";
+import { ROOT } from "./processes.js";
+import type { ConnectRow, EchoRow, FailedRow, FanoutRow, ThroughputRow } from "./scenarios.js";
+
+/** The machine a run was made on. */
+export interface Machine {
+  nproc: number;
+  cpuModel: string;
+  ramGiB: number;
+  kernel: string;
+}
+
+/** Versions of everything measured. */
+export interface Versions {
+  node: string;
+  ws: string;
+  socketIo: string;
+  socketIoClient: string;
+  conduit: string;
+}
+
+/** Any row of any scenario. */
+export type Row = ConnectRow | FanoutRow | EchoRow | ThroughputRow | FailedRow;
+
+/** One scenario: what it did, and a row per server. */
+export interface ScenarioResult {
+  title: string;
+  kind: "connect" | "fanout" | "echo" | "throughput";
+  results: Partial<Record<ServerKind, Row>>;
+}
+
+/** Everything one run produced; the JSON of the report. */
+export interface BenchResults {
+  date: string;
+  mode: "full" | "quick";
+  command: string;
+  machine: Machine;
+  versions: Versions;
+  pinning: { serverCpu: number | null; loadCpu: number | null };
+  scenarios: Record<string, ScenarioResult>;
+}
+
+/** The machine this process runs on. */
+export function machine(): Machine {
+  const list = cpus();
+  return {
+    nproc: list.length,
+    cpuModel: list[0]?.model.trim() ?? "unknown",
+    ramGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: `${process.platform} ${release()}`,
+  };
+}
+
+function packageVersion(directory: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(directory, "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Versions of node, the baselines' packages and conduit-ws (with its git commit when known). */
+export function versions(): Versions {
+  let commit = "";
+  try {
+    commit = ` (${execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim()})`;
+  } catch {
+    // not a git checkout: the package version alone
+  }
+  return {
+    node: process.version,
+    ws: packageVersion(join(ROOT, "node_modules/ws")),
+    socketIo: packageVersion(join(ROOT, "node_modules/socket.io")),
+    socketIoClient: packageVersion(join(ROOT, "node_modules/socket.io-client")),
+    conduit: `${packageVersion(ROOT)}${commit}`,
+  };
+}
+
+const HEADINGS: Record<ServerKind, string> = { conduit: "conduit-ws", ws: "ws hub (baseline)", socketio: "Socket.IO" };
+
+function fixed(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : "–";
+}
+
+function cpuCell(row: { serverCpuPct: number; loadCpuPct: number }): string {
+  return `${fixed(row.serverCpuPct, 0)} / ${fixed(row.loadCpuPct, 0)}`;
+}
+
+type Measure<R> = [label: string, cell: (row: R) => string];
+
+const CONNECT: Measure<ConnectRow>[] = [
+  ["time until all open (s)", (r) => fixed(r.openAllMs / 1000, 2)],
+  ["server CPU per connection (µs)", (r) => fixed(r.serverCpuUsPerConnection, 0)],
+  ["server RSS per connection (KiB)", (r) => fixed(r.rssPerConnectionKiB, 1)],
+  ["connections failed", (r) => `${r.failed} of ${r.clients}`],
+  ["CPU server / load (% of a core)", cpuCell],
+];
+const FANOUT: Measure<FanoutRow>[] = [
+  ["last member has it, p50 (ms)", (r) => fixed(r.lastMemberMs.p50, 2)],
+  ["last member has it, p99 (ms)", (r) => fixed(r.lastMemberMs.p99, 2)],
+  ["deliveries missing", (r) => `${r.missing} of ${r.expectedDeliveries}`],
+  ["CPU server / load (% of a core)", cpuCell],
+];
+const ECHO: Measure<EchoRow>[] = [
+  ["round trip p50 (ms)", (r) => fixed(r.rttMs.p50, 2)],
+  ["round trip p99 (ms)", (r) => fixed(r.rttMs.p99, 2)],
+  ["replies missing", (r) => `${r.missing} of ${r.sent}`],
+  ["CPU server / load (% of a core)", cpuCell],
+];
+const THROUGHPUT: Measure<ThroughputRow>[] = [
+  ["deliveries per second", (r) => fixed(r.deliveriesPerSecond, 0)],
+  ["server CPU-seconds per million deliveries", (r) => fixed(r.serverCpuSecondsPerMillion, 2)],
+  ["deliveries missing", (r) => `${r.missing} of ${r.expectedDeliveries}`],
+  ["CPU server / load (% of a core)", cpuCell],
+];
+
+function measuresOf(kind: ScenarioResult["kind"]): Measure<never>[] {
+  const all = { connect: CONNECT, fanout: FANOUT, echo: ECHO, throughput: THROUGHPUT };
+  return all[kind] as Measure<never>[];
+}
+
+/** The comparison table: a row per measure, a column per server. */
+export function markdownTable(results: BenchResults, servers: readonly ServerKind[]): string {
+  const columns = SERVERS.filter((server) => servers.includes(server));
+  const lines = [
+    `| scenario | measure | ${columns.map((server) => HEADINGS[server]).join(" | ")} |`,
+    `| --- | --- | ${columns.map(() => "---:").join(" | ")} |`,
+  ];
+  for (const scenario of Object.values(results.scenarios)) {
+    measuresOf(scenario.kind).forEach(([label, cell], index) => {
+      const cells = columns.map((server) => {
+        const row = scenario.results[server];
+        if (row === undefined) return "not run";
+        if ("error" in row) return "failed (see JSON)";
+        return (cell as (row: Row) => string)(row);
+      });
+      lines.push(`| ${index === 0 ? scenario.title : ""} | ${label} | ${cells.join(" | ")} |`);
+    });
+  }
+  return lines.join("\n");
+}
+
+const NEW_FILE = `# Benchmarks
+
+Produced by \`npm run bench\`; see the method in the project's docs/BENCHMARKS.md.
+
+## Results
+`;
+
+/** The section one run appends: heading, machine, versions, command, table, JSON. */
+export function reportSection(results: BenchResults, servers: readonly ServerKind[]): string {
+  const { machine: m, versions: v, pinning: p } = results;
+  const heading =
+    results.mode === "quick"
+      ? `### ${results.date} — quick mode: smoke figures from tiny counts, NOT to be quoted`
+      : `### ${results.date} — full run`;
+  const pinning =
+    p.serverCpu === null ? "not pinned" : `servers on CPU ${p.serverCpu}, load generators and harness on CPU ${p.loadCpu}`;
+  return `
+${heading}
+
+- command: \`${results.command}\`
+- machine: ${m.nproc} × ${m.cpuModel}, ${m.ramGiB} GiB RAM, ${m.kernel}
+- versions: node ${v.node}, ws ${v.ws}, socket.io ${v.socketIo} (client ${v.socketIoClient}), conduit-ws ${v.conduit}
+- pinning: ${pinning}
+
+${markdownTable(results, servers)}
+
+<details><summary>JSON</summary>
+
+\`\`\`json
+${JSON.stringify(results, null, 2)}
+\`\`\`
+
+</details>
+`;
+}
+
+/** Appends the run to the Markdown file (created when missing) and writes the JSON file if asked. */
+export function writeReport(results: BenchResults, options: BenchOptions): void {
+  if (!existsSync(options.out)) writeFileSync(options.out, NEW_FILE);
+  appendFileSync(options.out, reportSection(results, options.servers));
+  if (options.json !== undefined) writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
+}

@@ -1,0 +1,363 @@
+/**
+ * The four scenarios, as the harness runs them against one server: start a fresh server, spread the
+ * connections over the load processes, run, merge what the processes measured, stop the server and
+ * close every connection.
+ *
+ * @module
+ */
+import { now, until } from "../shared/clock.js";
+import { cpuMs, rssKiB } from "../shared/procfs.js";
+import type {
+  ClientKind,
+  ConnectResult,
+  EchoResult,
+  FanoutResult,
+  LoadCommand,
+  ServerKind,
+  ThroughputResult,
+} from "../shared/messages.js";
+import type { BenchOptions, FanoutSize } from "./config.js";
+import { log } from "./log.js";
+import { Child } from "./processes.js";
+import { split, summarise, type Summary } from "./stats.js";
+
+/** Who used the CPU during a scenario's measured window (percentages are of one core). */
+export interface CpuShare {
+  windowMs: number;
+  serverCpuMs: number;
+  serverCpuPct: number;
+  loadCpuMs: number;
+  loadCpuPct: number;
+  loadProcesses: number;
+}
+
+/** The connect scenario against one server. */
+export interface ConnectRow extends CpuShare {
+  clients: number;
+  opened: number;
+  failed: number;
+  errors: string[];
+  openAllMs: number;
+  serverCpuUsPerConnection: number;
+  rssBeforeKiB: number;
+  rssAfterKiB: number;
+  rssPerConnectionKiB: number;
+}
+
+/** A fan-out latency scenario against one server. */
+export interface FanoutRow extends CpuShare {
+  clients: number;
+  intervalMs: number;
+  broadcasts: number;
+  expectedDeliveries: number;
+  deliveries: number;
+  missing: number;
+  /** Per broadcast: ms from the send until the last member had it. */
+  lastMemberMs: Summary;
+}
+
+/** The echo scenario against one server. */
+export interface EchoRow extends CpuShare {
+  clients: number;
+  ratePerClient: number;
+  durationMs: number;
+  sent: number;
+  received: number;
+  missing: number;
+  rttMs: Summary;
+}
+
+/** The throughput scenario against one server. */
+export interface ThroughputRow extends CpuShare {
+  members: number;
+  window: number;
+  durationMs: number;
+  deliveries: number;
+  deliveriesPerSecond: number;
+  serverCpuSecondsPerMillion: number;
+  broadcasts: number;
+  expectedDeliveries: number;
+  totalDeliveries: number;
+  missing: number;
+}
+
+/** A scenario that could not finish against a server (the run goes on with the next one). */
+export interface FailedRow {
+  error: string;
+}
+
+/** What the scenarios share: options, the pool of load processes, the clock-tick rate. */
+export interface Context {
+  options: BenchOptions;
+  loads: Child[];
+  ticksPerSecond: number;
+  /**
+   * Quick mode starts each server once and keeps it here for every scenario, because starting a
+   * server costs more than a quick scenario; a full run starts a fresh one per scenario.
+   */
+  reusedServers: Map<ServerKind, RunningServer> | undefined;
+}
+
+const SCRIPTS: Record<ServerKind, string> = {
+  conduit: "bench/servers/conduit.ts",
+  ws: "bench/servers/ws-hub.ts",
+  socketio: "bench/servers/socketio.ts",
+};
+const READY_TIMEOUT_MS = 30_000;
+const ROOM = "bench";
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A server under test and how to reach it. */
+export interface RunningServer {
+  child: Child;
+  url: string;
+  clientKind: ClientKind;
+}
+
+async function startServer(ctx: Context, kind: ServerKind): Promise<RunningServer> {
+  const child = new Child({
+    script: SCRIPTS[kind],
+    cpu: ctx.options.serverCpu,
+    nodeArgs: ["--expose-gc"],
+    label: `${kind} server`,
+    verbose: ctx.options.verbose,
+  });
+  const ready = await withTimeout(child.ready, READY_TIMEOUT_MS, `${kind} server start`).catch(async (error: unknown) => {
+    await child.kill();
+    throw error;
+  });
+  log(`${kind} server started: pid ${child.pid}, port ${ready.port}`);
+  const base = `127.0.0.1:${ready.port}`;
+  return kind === "socketio"
+    ? { child, url: `http://${base}`, clientKind: "socketio" }
+    : { child, url: `ws://${base}/ws`, clientKind: "ws-protocol" };
+}
+
+/**
+ * Runs `body` against a fresh server (or the quick mode's running one), then closes every load
+ * connection and kills the server unless quick mode keeps it.
+ */
+async function againstServer<T>(ctx: Context, kind: ServerKind, body: (server: RunningServer) => Promise<T>): Promise<T> {
+  const reused = ctx.reusedServers;
+  const server = reused?.get(kind) ?? (await startServer(ctx, kind));
+  reused?.set(kind, server);
+  let failed = true;
+  try {
+    const result = await body(server);
+    failed = false;
+    return result;
+  } finally {
+    // A server that failed a scenario may be in any state: never reuse it.
+    if (reused === undefined || failed) {
+      reused?.delete(kind);
+      await server.child.kill();
+    }
+    await Promise.all(ctx.loads.map((load) => load.request({ op: "reset" } satisfies LoadCommand, 60_000)));
+  }
+}
+
+function send<R>(load: Child, command: LoadCommand, timeoutMs: number): Promise<R> {
+  return load.request<R>(command, timeoutMs);
+}
+
+/** Opens `total` connections spread over the first load processes; every one must open. */
+async function connectAll(ctx: Context, server: RunningServer, total: number): Promise<Child[]> {
+  const counts = split(total, ctx.options.sizes.clientsPerProcess);
+  const loads = ctx.loads.slice(0, counts.length);
+  const startAt = now();
+  const results = await Promise.all(
+    loads.map((load, i) =>
+      send<ConnectResult>(load, { op: "connect", kind: server.clientKind, url: server.url, count: counts[i]!, concurrency: 100, startAt }, 300_000),
+    ),
+  );
+  const failed = results.reduce((sum, result) => sum + result.failed, 0);
+  if (failed > 0) throw new Error(`${failed} of ${total} connections failed: ${results.flatMap((r) => r.errors).join("; ")}`);
+  return loads;
+}
+
+/**
+ * Measures the server's and the load processes' CPU from `startAt` until `work` settles.
+ * `work` must already be running (its commands sent) so that every process starts at `startAt`.
+ */
+async function measured<T>(ctx: Context, serverPid: number, loads: Child[], startAt: number, work: Promise<T>): Promise<{ value: T; cpu: CpuShare }> {
+  work.catch(() => {}); // observed below; this only keeps an early failure from counting as unhandled
+  const ticks = ctx.ticksPerSecond;
+  await until(startAt);
+  const begin = { at: now(), server: cpuMs(serverPid, ticks), loads: loads.map((load) => cpuMs(load.pid, ticks)) };
+  const value = await work;
+  const end = { at: now(), server: cpuMs(serverPid, ticks), loads: loads.map((load) => cpuMs(load.pid, ticks)) };
+  return { value, cpu: cpuShare(end.at - begin.at, end.server - begin.server, sum(end.loads) - sum(begin.loads), loads.length) };
+}
+
+function cpuShare(windowMs: number, serverCpuMs: number, loadCpuMs: number, loadProcesses: number): CpuShare {
+  return {
+    windowMs,
+    serverCpuMs,
+    serverCpuPct: (100 * serverCpuMs) / windowMs,
+    loadCpuMs,
+    loadCpuPct: (100 * loadCpuMs) / windowMs,
+    loadProcesses,
+  };
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+/** Opens the connections and measures time, server CPU and server RSS per connection. */
+export function runConnect(ctx: Context, kind: ServerKind): Promise<ConnectRow> {
+  const { clients, concurrency } = ctx.options.sizes.connect;
+  return againstServer(ctx, kind, async (server) => {
+    const counts = split(clients, ctx.options.sizes.clientsPerProcess);
+    const loads = ctx.loads.slice(0, counts.length);
+    await server.child.request({ op: "gc" }, 30_000);
+    const rssBeforeKiB = rssKiB(server.child.pid);
+    const startAt = now() + 200;
+    const perProcess = Math.max(1, Math.round(concurrency / loads.length));
+    const work = Promise.all(
+      loads.map((load, i) =>
+        send<ConnectResult>(load, { op: "connect", kind: server.clientKind, url: server.url, count: counts[i]!, concurrency: perProcess, startAt }, 600_000),
+      ),
+    );
+    const { value: results, cpu } = await measured(ctx, server.child.pid, loads, startAt, work);
+    await server.child.request({ op: "gc" }, 30_000);
+    const rssAfterKiB = rssKiB(server.child.pid);
+    const opened = sum(results.map((result) => result.opened));
+    return {
+      ...cpu,
+      clients,
+      opened,
+      failed: sum(results.map((result) => result.failed)),
+      errors: results.flatMap((result) => result.errors),
+      openAllMs: Math.max(...results.map((result) => result.finishedAt)) - startAt,
+      serverCpuUsPerConnection: (1000 * cpu.serverCpuMs) / opened,
+      rssBeforeKiB,
+      rssAfterKiB,
+      rssPerConnectionKiB: (rssAfterKiB - rssBeforeKiB) / opened,
+    };
+  });
+}
+
+/** One room, a broadcast every `intervalMs`: how long until the last member has each one. */
+export function runFanout(ctx: Context, kind: ServerKind, size: FanoutSize): Promise<FanoutRow> {
+  const graceMs = ctx.options.quick ? 3_000 : 10_000;
+  return againstServer(ctx, kind, async (server) => {
+    const loads = await connectAll(ctx, server, size.clients);
+    await Promise.all(loads.map((load) => send(load, { op: "join", room: ROOM }, 120_000)));
+    const startAt = now() + 300;
+    const runMs = (size.warmup + size.broadcasts) * size.intervalMs + graceMs;
+    const work = Promise.all(
+      loads.map((load, i) =>
+        send<FanoutResult>(
+          load,
+          { op: "fanout", room: ROOM, broadcasts: size.broadcasts, warmup: size.warmup, intervalMs: size.intervalMs, startAt, sender: i === 0, graceMs },
+          runMs + 60_000,
+        ),
+      ),
+    );
+    const { value: results, cpu } = await measured(ctx, server.child.pid, loads, startAt, work);
+    const deliveries = sum(results.map((result) => sum(result.counts)));
+    const lastMember = Array.from({ length: size.broadcasts }, (_, k) => Math.max(...results.map((result) => result.lastMs[k]!)));
+    return {
+      ...cpu,
+      clients: size.clients,
+      intervalMs: size.intervalMs,
+      broadcasts: size.broadcasts,
+      expectedDeliveries: size.broadcasts * size.clients,
+      deliveries,
+      missing: size.broadcasts * size.clients - deliveries,
+      lastMemberMs: summarise(lastMember.filter((ms) => ms >= 0)),
+    };
+  });
+}
+
+/** Every client sends echoes at a steady rate: round-trip times. */
+export function runEcho(ctx: Context, kind: ServerKind): Promise<EchoRow> {
+  const size = ctx.options.sizes.echo;
+  const graceMs = ctx.options.quick ? 3_000 : 10_000;
+  return againstServer(ctx, kind, async (server) => {
+    const loads = await connectAll(ctx, server, size.clients);
+    const startAt = now() + 300;
+    const work = Promise.all(
+      loads.map((load) =>
+        send<EchoResult>(
+          load,
+          { op: "echo", ratePerClient: size.ratePerClient, warmupMs: size.warmupMs, durationMs: size.durationMs, startAt, graceMs },
+          size.warmupMs + size.durationMs + graceMs + 60_000,
+        ),
+      ),
+    );
+    const { value: results, cpu } = await measured(ctx, server.child.pid, loads, startAt, work);
+    const sent = sum(results.map((result) => result.sent));
+    const received = sum(results.map((result) => result.received));
+    return {
+      ...cpu,
+      clients: size.clients,
+      ratePerClient: size.ratePerClient,
+      durationMs: size.durationMs,
+      sent,
+      received,
+      missing: sent - received,
+      rttMs: summarise(results.flatMap((result) => result.samplesMs)),
+    };
+  });
+}
+
+/** One room, broadcasts as fast as every member keeps up: deliveries per second and their CPU cost. */
+export function runThroughput(ctx: Context, kind: ServerKind): Promise<ThroughputRow> {
+  const size = ctx.options.sizes.throughput;
+  const graceMs = ctx.options.quick ? 3_000 : 10_000;
+  if (size.members > ctx.options.sizes.clientsPerProcess) {
+    throw new Error("throughput needs every member in one load process (its flow control sees them all)");
+  }
+  return againstServer(ctx, kind, async (server) => {
+    const [load] = await connectAll(ctx, server, size.members);
+    await send(load!, { op: "join", room: ROOM }, 120_000);
+    const result = await send<ThroughputResult>(
+      load!,
+      {
+        op: "throughput",
+        room: ROOM,
+        window: size.window,
+        warmupMs: size.warmupMs,
+        durationMs: size.durationMs,
+        startAt: now() + 300,
+        graceMs,
+        serverPid: server.child.pid,
+        ticksPerSecond: ctx.ticksPerSecond,
+      },
+      size.warmupMs + size.durationMs + graceMs + 60_000,
+    );
+    const expectedDeliveries = result.broadcasts * result.members;
+    return {
+      ...cpuShare(result.elapsedMs, result.serverCpuMs, result.loadCpuMs, 1),
+      members: result.members,
+      window: size.window,
+      durationMs: size.durationMs,
+      deliveries: result.deliveries,
+      deliveriesPerSecond: (1000 * result.deliveries) / result.elapsedMs,
+      serverCpuSecondsPerMillion: result.serverCpuMs / 1000 / (result.deliveries / 1e6),
+      broadcasts: result.broadcasts,
+      expectedDeliveries,
+      totalDeliveries: result.totalDeliveries,
+      missing: expectedDeliveries - result.totalDeliveries,
+    };
+  });
+}
+
+/** How many load processes the selected scenarios need at once. */
+export function loadProcessesNeeded(options: BenchOptions): number {
+  const { sizes, scenarios } = options;
+  const totals = [1];
+  if (scenarios.includes("connect")) totals.push(sizes.connect.clients);
+  if (scenarios.includes("fanout")) totals.push(...sizes.fanout.map((size) => size.clients));
+  if (scenarios.includes("echo")) totals.push(sizes.echo.clients);
+  return Math.max(...totals.map((total) => split(total, sizes.clientsPerProcess).length));
+}

@@ -1,0 +1,154 @@
+/**
+ * `npm run bench`: runs the same work against conduit-ws, a plain `ws` hub and Socket.IO, in one run
+ * on one machine, and appends the comparison to docs/BENCHMARKS.md. Servers run pinned to one CPU and
+ * the load generators (separate processes) to another, and every scenario reports both sides' CPU so
+ * that a reader sees which one was the bottleneck. See docs/BENCHMARKS.md for the method.
+ *
+ * @module
+ */
+import { execFileSync } from "node:child_process";
+import { clockTicksPerSecond } from "./shared/procfs.js";
+import type { ServerKind } from "./shared/messages.js";
+import { parseArgs, type BenchOptions } from "./harness/config.js";
+import { elapsedSeconds, log } from "./harness/log.js";
+import { Child, installCleanup } from "./harness/processes.js";
+import { markdownTable, machine, versions, writeReport, type BenchResults, type Row, type ScenarioResult } from "./harness/report.js";
+import {
+  loadProcessesNeeded,
+  runConnect,
+  runEcho,
+  runFanout,
+  runThroughput,
+  type Context,
+} from "./harness/scenarios.js";
+
+
+function count(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+/** Every (scenario, runner) pair the options select, in the order they run. */
+function plan(options: BenchOptions): Array<{ id: string; scenario: Omit<ScenarioResult, "results">; run: (ctx: Context, kind: ServerKind) => Promise<Row> }> {
+  const { sizes, scenarios } = options;
+  const steps: ReturnType<typeof plan> = [];
+  if (scenarios.includes("connect")) {
+    steps.push({
+      id: "connect",
+      scenario: { kind: "connect", title: `connect ${count(sizes.connect.clients)} clients` },
+      run: runConnect,
+    });
+  }
+  if (scenarios.includes("fanout")) {
+    for (const size of sizes.fanout) {
+      steps.push({
+        id: size.id,
+        scenario: {
+          kind: "fanout",
+          title: `fan-out: ${count(size.clients)} in one room, a broadcast every ${size.intervalMs} ms (${size.broadcasts} measured)`,
+        },
+        run: (ctx, kind) => runFanout(ctx, kind, size),
+      });
+    }
+  }
+  if (scenarios.includes("echo")) {
+    const { clients, ratePerClient, durationMs } = sizes.echo;
+    steps.push({
+      id: "echo",
+      scenario: { kind: "echo", title: `echo: ${count(clients)} clients × ${ratePerClient}/s for ${durationMs / 1000} s` },
+      run: runEcho,
+    });
+  }
+  if (scenarios.includes("throughput")) {
+    const { members, window, durationMs } = sizes.throughput;
+    steps.push({
+      id: "throughput",
+      scenario: {
+        kind: "throughput",
+        title: `fan-out throughput: ${count(members)} members, ${window} broadcasts in flight, ${durationMs / 1000} s`,
+      },
+      run: runThroughput,
+    });
+  }
+  return steps;
+}
+
+function summary(row: Row): string {
+  if ("error" in row) return `FAILED: ${row.error}`;
+  const cpu = `cpu server ${row.serverCpuPct.toFixed(0)}% load ${row.loadCpuPct.toFixed(0)}%`;
+  if ("openAllMs" in row) return `${row.opened}/${row.clients} open in ${(row.openAllMs / 1000).toFixed(2)} s, ${row.rssPerConnectionKiB.toFixed(1)} KiB/conn, ${cpu}`;
+  if ("lastMemberMs" in row) return `last member p50 ${row.lastMemberMs.p50.toFixed(2)} ms p99 ${row.lastMemberMs.p99.toFixed(2)} ms, missing ${row.missing}, ${cpu}`;
+  if ("rttMs" in row) return `rtt p50 ${row.rttMs.p50.toFixed(2)} ms p99 ${row.rttMs.p99.toFixed(2)} ms, missing ${row.missing}, ${cpu}`;
+  return `${count(Math.round(row.deliveriesPerSecond))} deliveries/s, ${row.serverCpuSecondsPerMillion.toFixed(2)} cpu-s/M, missing ${row.missing}, ${cpu}`;
+}
+
+async function main(): Promise<void> {
+  let options: BenchOptions;
+  try {
+    options = parseArgs(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  installCleanup();
+  // The harness is mostly idle, but it must not take turns on the server's CPU.
+  if (options.loadCpu !== undefined) execFileSync("taskset", ["--all-tasks", "--cpu-list", "--pid", String(options.loadCpu), String(process.pid)], { stdio: "ignore" });
+
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    mode: options.quick ? "quick" : "full",
+    command: options.command,
+    machine: machine(),
+    versions: versions(),
+    pinning: { serverCpu: options.serverCpu ?? null, loadCpu: options.loadCpu ?? null },
+    scenarios: {},
+  };
+  const poolSize = loadProcessesNeeded(options);
+  log(`${results.mode} run: ${options.scenarios.join(", ")} against ${options.servers.join(", ")}; ${poolSize} load process(es)`);
+  const loads = Array.from(
+    { length: poolSize },
+    (_, i) =>
+      new Child({
+        script: "bench/load/worker.ts",
+        cpu: options.loadCpu,
+        // 15,000 Socket.IO clients need more than the default heap.
+        nodeArgs: ["--max-old-space-size=4096"],
+        label: `load ${i}`,
+        verbose: options.verbose,
+      }),
+  );
+  await Promise.all(loads.map((load) => load.ready));
+  log(`load processes started: pids ${loads.map((load) => load.pid).join(", ")}`);
+  const ctx: Context = {
+    options,
+    loads,
+    ticksPerSecond: clockTicksPerSecond(),
+    reusedServers: options.quick ? new Map() : undefined,
+  };
+
+  const steps = plan(options);
+  const total = steps.length * options.servers.length;
+  let done = 0;
+  for (const step of steps) {
+    const scenario: ScenarioResult = { ...step.scenario, results: {} };
+    results.scenarios[step.id] = scenario;
+    for (const kind of options.servers) {
+      done++;
+      log(`[${done}/${total}] ${step.id} · ${kind} …`);
+      let row: Row;
+      try {
+        row = await step.run(ctx, kind);
+      } catch (error) {
+        row = { error: error instanceof Error ? error.message : String(error) };
+      }
+      scenario.results[kind] = row;
+      log(`[${done}/${total}] ${step.id} · ${kind}: ${summary(row)}`);
+    }
+  }
+  await Promise.all([...loads, ...[...(ctx.reusedServers?.values() ?? [])].map((server) => server.child)].map((child) => child.kill()));
+
+  writeReport(results, options);
+  log(`done in ${elapsedSeconds().toFixed(0)} s; appended to ${options.out}${options.json ? `, JSON in ${options.json}` : ""}`);
+  process.stdout.write(`${markdownTable(results, options.servers)}\n`);
+}
+
+await main();

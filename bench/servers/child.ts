@@ -1,0 +1,32 @@
+/**
+ * What every server under test shares with the harness: the ready line, the `gc` request used before
+ * an RSS reading, and exiting as soon as the harness is gone (its IPC channel closes), so that no
+ * server outlives a benchmark that crashed.
+ *
+ * @module
+ */
+import type { GcCommand, Reply, Request } from "../shared/messages.js";
+
+/** The address servers under test listen on: loopback only. */
+export const HOST = "127.0.0.1";
+
+/**
+ * Prints the one line the harness waits for (`{"ready":true,"port":N}`) and starts answering its
+ * requests.
+ */
+export function announceReady(port: number): void {
+  process.stdout.write(`${JSON.stringify({ ready: true, port })}\n`);
+  process.on("message", (message: Request<GcCommand>) => {
+    let reply: Reply;
+    if (message.command.op === "gc" && typeof globalThis.gc === "function") {
+      // Twice: the first pass may only promote what the second then frees.
+      globalThis.gc();
+      globalThis.gc();
+      reply = { seq: message.seq, ok: true, result: process.memoryUsage() };
+    } else {
+      reply = { seq: message.seq, ok: false, error: `unsupported request ${JSON.stringify(message.command)}` };
+    }
+    process.send?.(reply);
+  });
+  process.on("disconnect", () => process.exit(0));
+}

@@ -1,0 +1,30 @@
+/**
+ * conduit-ws under test: the compiled library (`dist/`, what a user installs), configured as a
+ * production server would be for one large room: no per-client rate limit (the load generator sends
+ * faster than a person would), no member_joined/left events (they are per-join broadcasts that the
+ * baselines do not send), a connection limit above the benchmark's, and every other option at its
+ * default (heartbeat every 30 s included).
+ *
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { announceReady, HOST } from "./child.js";
+
+// Typed from the sources, loaded from dist/: the typecheck does not need a build, the benchmark does.
+type Library = typeof import("../../src/index.js");
+
+const distEntry = fileURLToPath(new URL("../../dist/index.js", import.meta.url));
+if (!existsSync(distEntry)) {
+  process.stderr.write(`conduit bench server: ${distEntry} is missing; run "npm run build" first\n`);
+  process.exit(1);
+}
+const { createServer } = (await import(pathToFileURL(distEntry).href)) as Library;
+
+const server = createServer({
+  rateLimit: false,
+  presenceEventsMaxMembers: 0,
+  maxConnections: 100_000,
+});
+const { port } = await server.listen(0, HOST);
+announceReady(port);

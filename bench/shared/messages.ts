@@ -1,0 +1,141 @@
+/**
+ * What the harness and its child processes say to each other over the IPC channel. Every request
+ * carries a sequence number and gets exactly one {@link Reply} with the same number.
+ *
+ * @module
+ */
+
+/** The three implementations under test. */
+export type ServerKind = "conduit" | "ws" | "socketio";
+
+/** How a load process talks to a server: the SPEC §2 protocol over plain `ws`, or Socket.IO. */
+export type ClientKind = "ws-protocol" | "socketio";
+
+/** Opens `count` connections, at most `concurrency` handshakes at a time, starting at `startAt`. */
+export interface ConnectCommand {
+  op: "connect";
+  kind: ClientKind;
+  url: string;
+  count: number;
+  concurrency: number;
+  /** Monotonic ms (see `clock.ts`): every load process starts at the same instant. */
+  startAt: number;
+}
+
+/** Every open connection of this process joins `room` and waits for the confirmation. */
+export interface JoinCommand {
+  op: "join";
+  room: string;
+}
+
+/**
+ * Fan-out latency: the first connection of the `sender` process broadcasts `warmup + broadcasts`
+ * messages to `room`, one every `intervalMs` from `startAt`; every member records when each arrives.
+ */
+export interface FanoutCommand {
+  op: "fanout";
+  room: string;
+  broadcasts: number;
+  warmup: number;
+  intervalMs: number;
+  startAt: number;
+  sender: boolean;
+  /** How long after the last scheduled send a member may still wait for deliveries. */
+  graceMs: number;
+}
+
+/** Echo under load: every connection sends `ratePerClient` echoes a second, spread evenly. */
+export interface EchoCommand {
+  op: "echo";
+  ratePerClient: number;
+  warmupMs: number;
+  durationMs: number;
+  startAt: number;
+  graceMs: number;
+}
+
+/**
+ * Fan-out throughput: the first connection broadcasts to `room` whenever fewer than `window`
+ * broadcasts are still on their way to some member, so the server is never idle and never flooded.
+ */
+export interface ThroughputCommand {
+  op: "throughput";
+  room: string;
+  window: number;
+  warmupMs: number;
+  durationMs: number;
+  startAt: number;
+  graceMs: number;
+  /** The server's pid: this process samples its CPU at the exact edges of the measured window. */
+  serverPid: number;
+  ticksPerSecond: number;
+}
+
+/** Closes every connection of this process. */
+export interface ResetCommand {
+  op: "reset";
+}
+
+/** Asks a server to collect garbage, so that two RSS readings compare live memory. */
+export interface GcCommand {
+  op: "gc";
+}
+
+/** Every command a load process accepts. */
+export type LoadCommand = ConnectCommand | JoinCommand | FanoutCommand | EchoCommand | ThroughputCommand | ResetCommand;
+
+/** Result of {@link ConnectCommand}. */
+export interface ConnectResult {
+  opened: number;
+  failed: number;
+  /** Up to five distinct failure messages. */
+  errors: string[];
+  /** Monotonic ms when the last connection of this process opened. */
+  finishedAt: number;
+}
+
+/** Result of {@link FanoutCommand}, per measured broadcast (warm-up excluded). */
+export interface FanoutResult {
+  /** Deliveries of broadcast k to this process's members. */
+  counts: number[];
+  /** The latest arrival of broadcast k here, as ms after it was sent (-1 when none arrived). */
+  lastMs: number[];
+}
+
+/** Result of {@link EchoCommand} (warm-up excluded). */
+export interface EchoResult {
+  sent: number;
+  received: number;
+  /** One round-trip time per reply, in ms. */
+  samplesMs: number[];
+}
+
+/** Result of {@link ThroughputCommand}. */
+export interface ThroughputResult {
+  members: number;
+  /** Deliveries inside the measured window. */
+  deliveries: number;
+  /** Length of the measured window, ms. */
+  elapsedMs: number;
+  serverCpuMs: number;
+  loadCpuMs: number;
+  /** Broadcasts sent over the whole run (warm-up included). */
+  broadcasts: number;
+  /** Deliveries over the whole run; `broadcasts × members` when none is missing. */
+  totalDeliveries: number;
+}
+
+/** A request on the IPC channel. */
+export interface Request<C> {
+  seq: number;
+  command: C;
+}
+
+/** The one answer to a {@link Request}. */
+export type Reply = { seq: number; ok: true; result: unknown } | { seq: number; ok: false; error: string };
+
+/** A child's first message: it is ready for requests (servers add their port). */
+export interface Ready {
+  ready: true;
+  port?: number;
+}

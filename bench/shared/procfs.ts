@@ -1,0 +1,46 @@
+/**
+ * Reads another process's CPU time and resident memory from /proc, the way `top` does: the figures
+ * include every thread of the process (libuv's pool, V8's GC helpers), which `process.cpuUsage()`
+ * inside the server would also report but which the server would then have to be asked for.
+ *
+ * @module
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (`getconf CLK_TCK`, almost always 100). */
+export function clockTicksPerSecond(): number {
+  try {
+    const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+    return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
+  } catch {
+    return 100;
+  }
+}
+
+/**
+ * User plus system CPU time of process `pid`, in milliseconds (resolution: one clock tick, 10 ms).
+ *
+ * @throws when the process does not exist
+ */
+export function cpuMs(pid: number, ticksPerSecond: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (field 2) is in parentheses and may contain spaces: count fields after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // After the name, fields start at 3 (state); utime is field 14 and stime field 15.
+  const utime = Number(fields[14 - 3]);
+  const stime = Number(fields[15 - 3]);
+  return ((utime + stime) * 1000) / ticksPerSecond;
+}
+
+/**
+ * Resident set size of process `pid` (VmRSS of /proc/<pid>/status), in KiB.
+ *
+ * @throws when the process does not exist or the field is missing
+ */
+export function rssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (match === null) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]);
+}

@@ -1,0 +1,195 @@
+/**
+ * The benchmark harness in quick mode, end to end: every scenario runs against all three servers in
+ * child processes, and the report it writes says so. Figures are never compared with a threshold
+ * (timings on a shared machine mean nothing); what is checked is what a reader of the report relies
+ * on: every delivery arrived, every count adds up, and no process outlives the run.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { ConnectRow, EchoRow, FanoutRow, ThroughputRow } from "../bench/harness/scenarios.js";
+import type { BenchResults, Row } from "../bench/harness/report.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const SERVERS = ["conduit", "ws", "socketio"] as const;
+const RUN_TIMEOUT_MS = 150_000;
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the harness; `onStderr` may signal it. Kills it (and fails) if it runs past the bound. */
+function runBench(args: string[], onStderr?: (text: string, child: ReturnType<typeof spawn>) => void): Promise<Run> {
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk;
+    onStderr?.(stderr, child);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`bench did not finish within ${RUN_TIMEOUT_MS} ms:\n${stderr}`));
+    }, RUN_TIMEOUT_MS);
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** The pids the harness reported for its servers and load processes. */
+function childPids(stderr: string): number[] {
+  const pids = [...stderr.matchAll(/server started: pid (\d+)/g)].map((match) => Number(match[1]));
+  for (const match of stderr.matchAll(/load processes started: pids ([\d, ]+)/g)) {
+    pids.push(...match[1]!.split(",").map((pid) => Number(pid.trim())));
+  }
+  return pids;
+}
+
+/** Whether `pid` is a running process (a zombie waiting to be reaped counts as gone). */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The pids still alive. A child killed by a harness that exits at once is reaped by init a moment
+ * later, and nothing signals that to us: poll, within a bound.
+ */
+async function survivors(pids: number[]): Promise<number[]> {
+  const deadline = Date.now() + 10_000;
+  let alive = pids.filter(isAlive);
+  while (alive.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    alive = alive.filter(isAlive);
+  }
+  return alive;
+}
+
+function ok<T>(row: Row | undefined, where: string): T {
+  assert.ok(row !== undefined, `${where}: no result`);
+  assert.ok(!("error" in row), `${where} failed: ${"error" in row ? row.error : ""}`);
+  return row as T;
+}
+
+describe("npm run bench -- --quick", () => {
+  let dir: string;
+  let run: Run;
+  let results: BenchResults;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "conduit-bench-"));
+    run = await runBench(["--quick", "--out", join(dir, "BENCHMARKS.md"), "--json", join(dir, "results.json")]);
+    assert.equal(run.code, 0, `bench exited with ${run.code ?? run.signal}:\n${run.stderr}`);
+    results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as BenchResults;
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("records the run: quick mode, machine, versions and every scenario", () => {
+    assert.equal(results.mode, "quick");
+    assert.ok(results.machine.nproc >= 1);
+    assert.match(results.versions.node, /^v\d+/);
+    assert.match(results.versions.ws, /^8\./);
+    assert.match(results.versions.socketIo, /^4\./);
+    assert.deepEqual(Object.keys(results.scenarios), ["connect", "fanout-1k", "fanout-10k", "echo", "throughput"]);
+    for (const scenario of Object.values(results.scenarios)) {
+      assert.deepEqual(Object.keys(scenario.results), [...SERVERS], scenario.title);
+    }
+  });
+
+  it("connect: every connection opened, and the per-connection figures are computed from them", () => {
+    for (const server of SERVERS) {
+      const row = ok<ConnectRow>(results.scenarios.connect!.results[server], `connect/${server}`);
+      assert.equal(row.failed, 0, row.errors.join("; "));
+      assert.equal(row.opened, row.clients);
+      assert.ok(row.rssBeforeKiB > 0 && row.rssAfterKiB > 0, "RSS was read from /proc");
+      assert.equal(row.rssPerConnectionKiB, (row.rssAfterKiB - row.rssBeforeKiB) / row.opened);
+      assert.equal(row.serverCpuUsPerConnection, (1000 * row.serverCpuMs) / row.opened);
+    }
+  });
+
+  it("fan-out: no delivery missing, one last-member time per broadcast, merged over load processes", () => {
+    for (const id of ["fanout-1k", "fanout-10k"]) {
+      for (const server of SERVERS) {
+        const row = ok<FanoutRow>(results.scenarios[id]!.results[server], `${id}/${server}`);
+        assert.equal(row.missing, 0);
+        assert.equal(row.deliveries, row.broadcasts * row.clients);
+        assert.equal(row.lastMemberMs.samples, row.broadcasts);
+      }
+    }
+    // The larger room is spread over two load processes, so the merge across processes is exercised.
+    assert.equal((results.scenarios["fanout-10k"]!.results.conduit as FanoutRow).loadProcesses, 2);
+  });
+
+  it("echo: every request answered, one round-trip time per reply", () => {
+    for (const server of SERVERS) {
+      const row = ok<EchoRow>(results.scenarios.echo!.results[server], `echo/${server}`);
+      assert.ok(row.sent > 0);
+      assert.equal(row.received, row.sent);
+      assert.equal(row.missing, 0);
+      assert.equal(row.rttMs.samples, row.sent);
+    }
+  });
+
+  it("throughput: every broadcast reached every member", () => {
+    for (const server of SERVERS) {
+      const row = ok<ThroughputRow>(results.scenarios.throughput!.results[server], `throughput/${server}`);
+      assert.ok(row.deliveries > 0);
+      assert.equal(row.totalDeliveries, row.broadcasts * row.members);
+      assert.equal(row.missing, 0);
+    }
+  });
+
+  it("appends the table and the same JSON to the Markdown file, and prints the table", () => {
+    const markdown = readFileSync(join(dir, "BENCHMARKS.md"), "utf8");
+    assert.match(markdown, /quick mode: smoke figures from tiny counts, NOT to be quoted/);
+    assert.match(markdown, /\| scenario \| measure \| conduit-ws \| ws hub \(baseline\) \| Socket\.IO \|/);
+    const json = /```json\n([\s\S]*?)\n```/.exec(markdown);
+    assert.ok(json !== null, "a JSON block");
+    assert.deepEqual(JSON.parse(json[1]!), results);
+    assert.match(run.stdout, /\| connect 300 clients \| time until all open \(s\) \|/);
+  });
+
+  it("leaves no server or load process behind", async () => {
+    const pids = childPids(run.stderr);
+    assert.equal(pids.length, 2 + SERVERS.length, run.stderr);
+    assert.deepEqual(await survivors(pids), []);
+  });
+});
+
+describe("npm run bench interrupted", () => {
+  it("kills its children on SIGINT", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "conduit-bench-"));
+    try {
+      let interrupted = false;
+      // Interrupt as soon as the first server is up: load processes and a server are running.
+      const run = await runBench(["--quick", "--scenarios", "echo", "--out", join(dir, "B.md")], (stderr, child) => {
+        if (!interrupted && /server started: pid \d+/.test(stderr)) {
+          interrupted = true;
+          child.kill("SIGINT");
+        }
+      });
+      assert.ok(interrupted, run.stderr);
+      assert.equal(run.code, 130, run.stderr);
+      const pids = childPids(run.stderr);
+      assert.ok(pids.length >= 2, run.stderr);
+      assert.deepEqual(await survivors(pids), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
