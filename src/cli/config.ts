@@ -171,7 +171,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     redisUrl: redisUrl(raw("redis")),
     maxPayload: integer(raw("max-payload"), defaultOptions.maxPayload, 1, Number.MAX_SAFE_INTEGER, "bytes"),
     maxConnections: integer(raw("max-connections"), defaultOptions.maxConnections, 1, Number.MAX_SAFE_INTEGER, "connections"),
-    rateLimit: integer(raw("rate-limit"), defaultRate(), 0, 1_000_000, "messages per second (0 turns the limit off)"),
+    rateLimit: integer(raw("rate-limit"), defaultRate(), 0, 1_000_000, "messages per second; 0 turns the limit off"),
     maxBufferedBytes: integer(raw("max-buffered-bytes"), defaultOptions.maxBufferedBytes, 1, Number.MAX_SAFE_INTEGER, "bytes"),
     heartbeatInterval,
     heartbeatTimeout,

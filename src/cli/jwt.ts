@@ -11,7 +11,8 @@ import type { AuthHandler } from "../upgrade/upgrader.js";
 
 /**
  * Creates the auth handler. Only HS256 is accepted, so a token cannot pick a weaker algorithm (or
- * `none`) for itself. The refusal reason is logged as jose's error code, never with the token.
+ * `none`) for itself. `exp` and `nbf` are checked when present (a token without `exp` does not
+ * expire, as in Centrifugo). The refusal reason is logged as jose's error code, never the token.
  *
  * @example
  * ```ts
@@ -20,6 +21,8 @@ import type { AuthHandler } from "../upgrade/upgrader.js";
  */
 export function createJwtAuthHandler(secret: string, logger: Logger): AuthHandler {
   const key = new TextEncoder().encode(secret);
+  // RFC 7518 §3.2: an HS256 key should be at least as long as the hash (32 bytes).
+  if (key.byteLength < 32) logger.warn({ bytes: key.byteLength }, "the JWT secret is shorter than 32 bytes: easy to brute-force");
   return async (_ctx, token) => {
     try {
       const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"] });
