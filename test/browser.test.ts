@@ -53,14 +53,14 @@ interface Cli {
   stop(): Promise<void>;
 }
 
-/** Starts the standalone server on a free port and waits for its ready line. */
-async function startCli(args: string[] = []): Promise<Cli> {
+/** Starts the standalone server (on a free port unless given one) and waits for its ready line. */
+async function startCli(args: string[] = [], port = 0): Promise<Cli> {
   assert.ok(existsSync(CLI), `${CLI} is missing: run "npm run build" first`);
   // The server reads its configuration from the environment too: start it from a clean one.
   const env = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !key.startsWith("CONDUIT_") && !["PORT", "HOST", "REDIS_URL"].includes(key)),
   );
-  const child = spawn(process.execPath, [CLI, "--port", "0", "--host", "127.0.0.1", "--log-level", "warn", ...args], {
+  const child = spawn(process.execPath, [CLI, "--port", String(port), "--host", "127.0.0.1", "--log-level", "warn", ...args], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -222,6 +222,27 @@ describe("demo chat page in Chromium, served by the conduit-ws CLI", () => {
     await sees(carol, "Yes, after a reload.");
     await daveHears;
     await carol.screenshot({ path: `${ARTIFACTS}demo-after-reload.png` });
+  });
+
+  it("shows the connection state while the server restarts, and comes back into the room by itself", async (t) => {
+    if (!requireChromium(t)) return;
+    const first = await startCli();
+    t.after(() => first.stop());
+    const page = await openPage(t, browser!, first.http);
+    await join(page, "Frank", "restart-room");
+    await connectedWith(page, 1);
+
+    await first.stop();
+    await page.locator('#state[data-state="reconnecting"]').waitFor();
+    await page.locator("#messages li.system", { hasText: "connection lost" }).waitFor();
+
+    const second = await startCli([], Number(new URL(first.http).port));
+    t.after(() => second.stop());
+    await page.locator("#messages li.system", { hasText: "reconnected" }).waitFor();
+    await connectedWith(page, 1);
+    // The room was joined again on the new server: a broadcast to it comes back.
+    await say(page, "still here");
+    await sees(page, "still here");
   });
 
   it("with --jwt-secret the page asks for a token, then joins with it as that user", async (t) => {

@@ -3,7 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { after, describe, it, type TestContext } from "node:test";
+import { after, before, describe, it, type TestContext } from "node:test";
 import { WebSocketServer } from "ws";
 import { createServer, type ConduitServer, type ServerOptions } from "../src/index.js";
 import {
@@ -86,12 +86,7 @@ describe("client SDK: requests", () => {
   let t: TestServer;
   let release: () => void = () => {};
   const gate = new Promise<void>((resolve) => (release = resolve));
-  after(async () => {
-    release();
-    await t.close();
-  });
-
-  it("request resolves with the reply carrying its id, also for concurrent requests", async (tc) => {
+  before(async () => {
     t = await startServer({}, (server) => {
       // Answers out of order: the slower request is answered last, so matching by id is what counts.
       server.registerHandler("delayed", async (ctx, _client, message) => {
@@ -103,6 +98,13 @@ describe("client SDK: requests", () => {
         await gate;
       });
     });
+  });
+  after(async () => {
+    release();
+    await t.close();
+  });
+
+  it("request resolves with the reply carrying its id, also for concurrent requests", async (tc) => {
     const c = client(tc, t.url);
     const echo = await c.request("echo", { a: [1, "two"] });
     assert.equal(echo.type, "echo");
