@@ -1,0 +1,131 @@
+/**
+ * Reliability, admission (issue 3 §4): `maxConnections` holds under a storm of parallel handshakes
+ * whose auth is still running; many slowloris sockets (silent, half-sent, trickling) are all closed by
+ * `handshakeTimeout` while real clients are served; `maxRoomsPerClient` bounds what one client can make
+ * the server hold. The single-case checks (one 503, one half request, room-name rules) live in
+ * test/auth.test.ts and test/rooms.test.ts.
+ */
+import assert from "node:assert/strict";
+import { connect as netConnect, type Socket } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { connect, refusedStatus, type TestClient } from "./helpers/client.js";
+import { startServer, type TestServer } from "./helpers/server.js";
+import { waitFor, within } from "./helpers/wire.js";
+
+describe("admission: maxConnections under a handshake storm", () => {
+  let t: TestServer;
+  let inAuth = 0;
+  let release: () => void = () => {};
+  let gate = new Promise<void>((resolve) => (release = resolve));
+  before(async () => {
+    t = await startServer({ maxConnections: 5 }, (server) => {
+      server.setAuthHandler(async () => {
+        inAuth++;
+        await gate;
+        return "user";
+      });
+    });
+  });
+  after(() => t.close());
+
+  it("30 parallel handshakes, auth still pending: exactly 5 get in, 25 get 503; after they leave, 5 get in again", async () => {
+    const attempts = Array.from({ length: 30 }, () =>
+      connect(`${t.url}?token=t`).then(
+        (client) => ({ client, status: 101 }),
+        (error: { status?: number }) => ({ client: undefined, status: error.status ?? 0 }),
+      ),
+    );
+    // Handshakes waiting in the auth handler count against the limit too.
+    await waitFor(() => inAuth === 5, "5 handshakes in the auth handler", 10_000);
+    release();
+    const outcomes = await Promise.all(attempts);
+    const statuses = outcomes.map((o) => o.status).sort();
+    assert.deepEqual(statuses, [...Array(5).fill(101), ...Array(25).fill(503)]);
+    assert.equal(inAuth, 5, "refused handshakes never reached the auth handler");
+    assert.equal(t.server.clientCount, 5);
+
+    const accepted = outcomes.flatMap((o) => (o.client ? [o.client] : []));
+    for (const client of accepted) await client.close();
+    await waitFor(() => t.server.clientCount === 0, "the hub to empty");
+    const again: TestClient[] = [];
+    for (let i = 0; i < 5; i++) again.push(await connect(`${t.url}?token=t`));
+    assert.equal(await refusedStatus(`${t.url}?token=t`), 503);
+    for (const client of again) await client.close();
+  });
+});
+
+describe("admission: slowloris", () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startServer({ handshakeTimeout: 500 });
+  });
+  after(() => t.close());
+
+  function open(port: number): Promise<{ socket: Socket; closed: Promise<void> }> {
+    return new Promise((resolve, reject) => {
+      const socket = netConnect({ host: "127.0.0.1", port });
+      const closed = new Promise<void>((done) => socket.once("close", () => done()));
+      socket.on("error", () => {});
+      socket.once("connect", () => resolve({ socket, closed }));
+      socket.once("error", reject);
+    });
+  }
+
+  it("50 silent, 50 half-sent and 5 trickling sockets are all closed, while a real client connects and is served", async () => {
+    const silent = await Promise.all(Array.from({ length: 50 }, () => open(t.port)));
+    const half = await Promise.all(Array.from({ length: 50 }, () => open(t.port)));
+    for (const { socket } of half) socket.write("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n");
+    // Tricklers send a header byte every 50 ms: data does not extend the deadline.
+    const trickle = await Promise.all(Array.from({ length: 5 }, () => open(t.port)));
+    const request = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + "a".repeat(10_000);
+    const timers = trickle.map(({ socket }) => {
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (socket.writable && sent < request.length) socket.write(request[sent++]!);
+      }, 50);
+      socket.once("close", () => clearInterval(timer));
+      return timer;
+    });
+
+    try {
+      const real = await connect(t.url);
+      assert.equal((await real.request("echo", "served")).type, "echo");
+      await within(Promise.all([...silent, ...half, ...trickle].map((s) => s.closed)), 20_000, "every slowloris socket to be closed");
+      // The real client's connection outlived the handshake timeout and is unaffected.
+      assert.equal((await real.request("echo", "still")).type, "echo");
+      assert.equal(t.server.clientCount, 1);
+      await real.close();
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+    }
+  });
+});
+
+describe("admission: what one client can make the server hold", () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startServer({ rateLimit: false });
+  });
+  after(() => t.close());
+
+  it("joining 1,000 rooms: the default maxRoomsPerClient (100) are joined, the rest refused, and leaving frees them all", async () => {
+    const c = await connect(t.url);
+    for (let i = 0; i < 1000; i++) c.send({ type: "join_room", data: { room: `room-${i}` }, id: `j${i}` });
+    const replies = [];
+    for (let i = 0; i < 1000; i++) replies.push(await c.next((m) => m.id === `j${i}`));
+    assert.equal(replies.filter((m) => m.type === "room_joined").length, 100);
+    assert.deepEqual(new Set(replies.slice(100).map((m) => m.data.code)), new Set(["too_many_rooms"]));
+    assert.equal(t.server.rooms().length, 100);
+    await c.close();
+    await waitFor(() => t.server.rooms().length === 0, "every room to be deleted");
+  });
+
+  it("room names are measured in UTF-16 code units: 64 emoji (128 units) are accepted, 65 refused", async () => {
+    const c = await connect(t.url);
+    assert.equal((await c.request("join_room", { room: "😀".repeat(64) })).type, "room_joined");
+    assert.equal((await c.request("join_room", { room: "😀".repeat(65) })).data.code, "invalid_room");
+    // Bidirectional overrides are not control characters; a long run of them is still bounded by length.
+    assert.equal((await c.request("join_room", { room: "\u202e".repeat(129) })).data.code, "invalid_room");
+    await c.close();
+  });
+});
