@@ -174,6 +174,9 @@ export const defaultOptions: Readonly<ServerOptions> = Object.freeze({
   adapter: undefined,
 });
 
+/** The largest delay Node's timers accept. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 function requirePositiveInteger(name: string, value: unknown, allowZero = false): void {
   const ok = typeof value === "number" && Number.isInteger(value) && (allowZero ? value >= 0 : value > 0);
   if (!ok) {
@@ -211,6 +214,17 @@ export function resolveOptions(user: Partial<ServerOptions> = {}): ServerOptions
   requirePositiveInteger("droppableBufferedBytes", options.droppableBufferedBytes, true);
   requirePositiveInteger("presenceEventsMaxMembers", options.presenceEventsMaxMembers, true);
   requirePositiveInteger("shutdownTimeout", options.shutdownTimeout, true);
+  // Node turns a timer delay above 2^31-1 ms into 1 ms: a "very long" timeout would fire at once.
+  for (const name of ["heartbeatInterval", "heartbeatTimeout", "handshakeTimeout", "handlerTimeout", "shutdownTimeout"] as const) {
+    if (options[name] > MAX_TIMER_MS) {
+      throw new TypeError(`conduit-ws: option "${name}" must be at most ${MAX_TIMER_MS} ms (Node's timer limit), got ${options[name]}`);
+    }
+  }
+  if (options.droppableBufferedBytes > options.maxBufferedBytes) {
+    throw new TypeError(
+      `conduit-ws: "droppableBufferedBytes" (${options.droppableBufferedBytes}) must not exceed "maxBufferedBytes" (${options.maxBufferedBytes}): droppable sends are skipped before a client is closed, not after`,
+    );
+  }
   if (options.heartbeatTimeout < options.heartbeatInterval) {
     throw new TypeError(
       `conduit-ws: "heartbeatTimeout" (${options.heartbeatTimeout}) must be at least "heartbeatInterval" (${options.heartbeatInterval}), or every client would time out between two pings`,

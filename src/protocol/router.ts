@@ -224,6 +224,8 @@ export class Router implements MessageDispatcher {
       this.#logger.warn({ type, timeoutMs: this.#timeout }, "handler timed out");
       ctx.replyError(ErrorCode.HandlerTimeout, `handler for "${type}" did not finish within ${this.#timeout} ms`);
     }, this.#timeout);
+    // A handler that never settles must not keep a shut-down server's process alive.
+    timer.unref();
     result.then(
       () => {
         clearTimeout(timer);
