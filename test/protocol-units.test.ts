@@ -145,6 +145,9 @@ describe("resolveOptions: defaults and errors that say how to fix them", () => {
       [{ rateLimit: { burst: 0 } }, /rateLimit\.burst/],
       [{ rateLimit: { messagesPerSecond: 0.5 } }, /rateLimit\.messagesPerSecond/],
       [{ allowedOrigins: "https://a.example" }, /"allowedOrigins".*array/],
+      [{ heartbeatTimeout: 2 ** 31 }, /"heartbeatTimeout".*2147483647/],
+      [{ handlerTimeout: 2 ** 31 }, /"handlerTimeout".*timer limit/],
+      [{ maxBufferedBytes: 1000, droppableBufferedBytes: 2000 }, /"droppableBufferedBytes".*"maxBufferedBytes"/],
     ];
     for (const [options, message] of bad) {
       assert.throws(() => resolveOptions(options as never), (error: unknown) => {
