@@ -1,6 +1,6 @@
 /**
  * The standalone server's parts in-process: flag/env parsing and its mapping onto ServerOptions, the
- * logger's redaction, the HTTP routes (SDK files, path traversal, demo fallback, draining), the
+ * logger's redaction, the HTTP routes (SDK files, path traversal, demo fallback, draining, /config), the
  * metrics' label cap. The end-to-end behaviour is in cli.test.ts.
  */
 import assert from "node:assert/strict";
@@ -163,6 +163,7 @@ describe("HTTP routes", () => {
     server = createServer(
       createRequestListener({
         wsPath: "/ws",
+        auth: false,
         isDraining: () => draining,
         metrics: async () => ({ contentType: "text/plain; version=0.0.4", body: "m 1\n" }),
         demoFile: pathToFileURL(join(root, "demo", "index.html")),
@@ -179,12 +180,15 @@ describe("HTTP routes", () => {
   });
 
   /** A raw request: `path` is sent exactly as given (no URL normalisation of `..`). */
-  function send(path: string, method = "GET"): Promise<{ status: number; type: string; body: string }> {
+  function send(path: string, method = "GET", origin = base): Promise<{ status: number; type: string; body: string; cache?: string }> {
     return new Promise((resolve, reject) => {
-      const req = httpRequest(`${base}/`, { path, method, agent: false }, (res) => {
+      const req = httpRequest(`${origin}/`, { path, method, agent: false }, (res) => {
         let body = "";
         res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
-        res.on("end", () => resolve({ status: res.statusCode!, type: String(res.headers["content-type"]), body }));
+        res.on("end", () => {
+          const cache = res.headers["cache-control"];
+          resolve({ status: res.statusCode!, type: String(res.headers["content-type"]), body, ...(cache === undefined ? {} : { cache }) });
+        });
       });
       req.on("error", reject);
       req.end();
@@ -234,6 +238,39 @@ describe("HTTP routes", () => {
     assert.deepEqual([head.status, head.body], [200, ""]);
     assert.equal((await send("/metrics", "POST")).status, 405);
     assert.equal((await send("/anything")).status, 404);
+  });
+
+  it("/config tells a page the endpoint path and whether a token is needed, uncached; HEAD and 405", async () => {
+    const config = await send("/config");
+    assert.deepEqual(
+      { ...config, body: JSON.parse(config.body) as unknown },
+      { status: 200, type: "application/json", cache: "no-store", body: { path: "/ws", auth: false, protocol: 1 } },
+    );
+    const head = await send("/config", "HEAD");
+    assert.deepEqual([head.status, head.body, head.cache], [200, "", "no-store"]);
+    assert.equal((await send("/config", "POST")).status, 405);
+  });
+
+  it("/config answers even when the endpoint itself is at /config, and says auth when a token is needed", async () => {
+    const other = createServer(
+      createRequestListener({
+        wsPath: "/config",
+        auth: true,
+        isDraining: () => false,
+        metrics: async () => ({ contentType: "text/plain", body: "" }),
+        demoFile: pathToFileURL(join(root, "demo", "index.html")),
+        sdkDir: pathToFileURL(join(root, "client") + "/"),
+        logger: silentLogger,
+      }),
+    );
+    await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+    try {
+      const response = await send("/config", "GET", `http://127.0.0.1:${(other.address() as AddressInfo).port}`);
+      assert.equal(response.status, 200, "not the endpoint's 426");
+      assert.deepEqual(JSON.parse(response.body), { path: "/config", auth: true, protocol: 1 });
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
+    }
   });
 });
 

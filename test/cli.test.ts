@@ -1,7 +1,7 @@
 /**
  * The standalone server `conduit-ws` (SPEC §6), run as the real compiled CLI (`dist/cli/main.js`,
- * built by `npm test`) in child processes: ready line, HTTP routes, JWT auth, origins, metrics,
- * signals, environment variables, exit codes, and the log never carrying a token.
+ * built by `npm test`) in child processes: ready line, HTTP routes (`/config` included), JWT auth,
+ * origins, metrics, signals, environment variables, exit codes, and the log never carrying a token.
  */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
@@ -77,6 +77,14 @@ describe("conduit-ws with --jwt-secret and --allowed-origins", () => {
     assert.equal((await get(`${cli.http}/nope`)).status, 404);
     assert.equal((await get(`${cli.http}/sdk/../package.json`)).status, 404);
     assert.equal((await get(`${cli.http}/ws`)).status, 426, "a plain GET on the endpoint asks for an upgrade");
+  });
+
+  it("GET /config tells a browser page that a token is needed, and nothing secret", async () => {
+    const config = await get(`${cli.http}/config`);
+    assert.equal(config.status, 200);
+    assert.equal(config.type, "application/json");
+    assert.deepEqual(JSON.parse(config.body), { path: "/ws", auth: true, protocol: 1 });
+    assert.ok(!config.body.includes(SECRET), "the secret is never published");
   });
 
   it("accepts a valid JWT from ?token= and from Authorization: Bearer; sub is the user_id", async () => {
@@ -177,6 +185,8 @@ describe("conduit-ws configured by environment variables", () => {
     assert.match(cli.url, /^ws:\/\/127\.0\.0\.1:\d+\/realtime$/);
     const client = await connect(cli.url);
     assert.equal((await client.request("status")).data.user_id, null, "no --jwt-secret: anonymous");
+    const config = await get(`${cli.http}/config`);
+    assert.deepEqual(JSON.parse(config.body), { path: "/realtime", auth: false, protocol: 1 }, "a page learns the path and that no token is needed");
     assert.equal(await refusedStatus(cli.url.replace("/realtime", "/ws")), 400, "the default path is not served");
     cli.child.kill("SIGINT");
     assert.equal((await client.closed).code, 1001);

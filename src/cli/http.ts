@@ -6,6 +6,7 @@
  * | `GET /` | the demo page (`demo/index.html` of the package), or a short page saying it is missing |
  * | `GET /healthz` | 200 `{"status":"ok"}` while serving, 503 `{"status":"draining"}` once shutdown began |
  * | `GET /metrics` | Prometheus text |
+ * | `GET /config` | `{"path","auth","protocol"}`: what a browser page needs to connect (see {@link ClientConfig}) |
  * | `GET /sdk/<name>.js` | the browser SDK from `dist/client/` as `text/javascript` |
  * | `GET <endpoint path>` without upgrade | 426 Upgrade Required |
  * | anything else | 404 (a known route with another method: 405) |
@@ -21,10 +22,26 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "../logger.js";
 import { pathOf } from "../upgrade/credentials.js";
 
+/**
+ * The body of `GET /config`: what a browser page needs to know before it connects, because a browser
+ * cannot read the HTTP status of a refused WebSocket handshake (a 401 looks like a server that is down).
+ * Public by design: it never carries the secret or any other setting.
+ */
+export interface ClientConfig {
+  /** The WebSocket endpoint's path, e.g. `/ws`. */
+  path: string;
+  /** True when the handshake needs a token (`--jwt-secret` is set). */
+  auth: boolean;
+  /** The wire protocol's version (SPEC §2). */
+  protocol: 1;
+}
+
 /** What the routes need from the running server. */
 export interface HttpRoutesOptions {
   /** The WebSocket endpoint's path (a plain GET there gets 426). */
   wsPath: string;
+  /** Whether the handshake needs a token; published by `GET /config`. */
+  auth: boolean;
   /** True once shutdown has begun: `/healthz` answers 503 so load balancers stop sending traffic. */
   isDraining(): boolean;
   /** The Prometheus exposition. */
@@ -56,6 +73,9 @@ const SAFE_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 /** Creates the request listener for the standalone server's HTTP server. */
 export function createRequestListener(options: HttpRoutesOptions): RequestListener {
   const sdkRoot = fileURLToPath(options.sdkDir);
+  // Fixed for the process's life, so encoded once; only these three fields, never the options object.
+  const clientConfig: ClientConfig = { path: options.wsPath, auth: options.auth, protocol: 1 };
+  const clientConfigBody = JSON.stringify(clientConfig);
   return (request, response) => {
     route(request, response).catch((error: unknown) => {
       options.logger.error({ err: error, url: pathOf(request) }, "http request failed");
@@ -67,7 +87,8 @@ export function createRequestListener(options: HttpRoutesOptions): RequestListen
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = pathOf(request);
     options.logger.debug({ method: request.method, url: path }, "http request");
-    const known = path === "/" || path === "/healthz" || path === "/metrics" || path === options.wsPath || path.startsWith("/sdk/");
+    const known =
+      path === "/" || path === "/healthz" || path === "/metrics" || path === "/config" || path === options.wsPath || path.startsWith("/sdk/");
     if (!known) return send(request, response, 404, "text/plain; charset=utf-8", "not found\n");
     if (request.method !== "GET" && request.method !== "HEAD") {
       response.setHeader("Allow", "GET, HEAD");
@@ -78,6 +99,12 @@ export function createRequestListener(options: HttpRoutesOptions): RequestListen
       const draining = options.isDraining();
       response.setHeader("Cache-Control", "no-store");
       return send(request, response, draining ? 503 : 200, "application/json", JSON.stringify({ status: draining ? "draining" : "ok" }));
+    }
+    // Before the endpoint's 426: with `--path /config` the page must still learn where to connect.
+    if (path === "/config") {
+      // no-store: a restart with or without --jwt-secret must not be hidden by a cached answer.
+      response.setHeader("Cache-Control", "no-store");
+      return send(request, response, 200, "application/json", clientConfigBody);
     }
     if (path === "/metrics") {
       const { contentType, body } = await options.metrics();

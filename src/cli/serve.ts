@@ -1,6 +1,6 @@
 /**
  * One serving process of the standalone server: the conduit-ws hub attached to a node HTTP server
- * that also answers the plain routes (`/`, `/healthz`, `/metrics`, `/sdk/`). Used alone, and by
+ * that also answers the plain routes (`/`, `/healthz`, `/metrics`, `/config`, `/sdk/`). Used alone, and by
  * each worker under `--workers`.
  *
  * @module
@@ -55,6 +55,7 @@ export async function serve(config: CliConfig, logger: Logger, hooks: ServeHooks
   const httpServer = createHttpServer(
     createRequestListener({
       wsPath: config.path,
+      auth: config.jwtSecret !== undefined,
       isDraining: () => draining,
       metrics:
         hooks.metrics ?? (async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() })),
