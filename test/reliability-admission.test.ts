@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { connect as netConnect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { connect, refusedStatus, type TestClient } from "./helpers/client.js";
+import { closeCodeOf, Opcode, RawWebSocket } from "./helpers/raw-socket.js";
 import { startServer, type TestServer } from "./helpers/server.js";
 import { waitFor, within } from "./helpers/wire.js";
 
@@ -51,6 +52,51 @@ describe("admission: maxConnections under a handshake storm", () => {
     for (let i = 0; i < 5; i++) again.push(await connect(`${t.url}?token=t`));
     assert.equal(await refusedStatus(`${t.url}?token=t`), 503);
     for (const client of again) await client.close();
+  });
+});
+
+describe("admission: closing connections still count", () => {
+  let t: TestServer;
+  before(async () => {
+    // A long shutdownTimeout (ws's closeTimeout) keeps a closed slow consumer's socket, and its
+    // unsent bytes, around until it reads its close frame.
+    t = await startServer({ maxConnections: 2, maxBufferedBytes: 64 * 1024, droppableBufferedBytes: 0, shutdownTimeout: 30_000 });
+  });
+  after(() => t.close());
+
+  it("a slow consumer closed with 1013 holds its place under maxConnections until its socket is gone", async () => {
+    const slow = await RawWebSocket.connect(t.port);
+    await slow.request("join_room", { room: "r" });
+    slow.pause();
+    const left = new Promise((resolve) => t.server.once("disconnect", resolve));
+    const chunk = "c".repeat(16 * 1024);
+    for (let i = 0; i < 5000 && t.server.clientCount > 0; i++) {
+      t.server.broadcastToRoom("r", "chunk", chunk);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await within(left, 10_000, "the slow consumer to leave the hub");
+    assert.equal(t.server.clientCount, 0, "it left the hub at once");
+
+    // Its socket is still open, holding up to maxBufferedBytes: it counts as one of the two.
+    const a = await connect(t.url);
+    assert.equal(await refusedStatus(t.url), 503);
+
+    // Once it reads its close frame and goes, its place is free again.
+    slow.resume();
+    await slow.until((frames) => frames.some((frame) => frame.opcode === Opcode.Close), "the close frame", 30_000);
+    assert.equal(closeCodeOf(slow.frames.at(-1)!), 1013);
+    slow.destroy();
+    let b: TestClient | undefined;
+    // No event tells the test when the server has seen the socket close: retry, bounded.
+    for (let attempt = 0; attempt < 100 && b === undefined; attempt++) {
+      b = await connect(t.url).catch(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return undefined;
+      });
+    }
+    assert.ok(b, "accepted again once the closing socket is gone");
+    await a.close();
+    await b.close();
   });
 });
 

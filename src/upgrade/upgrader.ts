@@ -71,6 +71,12 @@ export class Upgrader {
   readonly #admission: AdmissionState;
   readonly #allowedOrigins: readonly string[] | undefined;
   #pending = 0;
+  /**
+   * Upgraded sockets not yet closed: the hub's clients plus those still closing. A client closed by
+   * the server (a slow consumer, say) leaves the hub at once, but its socket keeps its unsent bytes
+   * until the peer reads the close frame or `shutdownTimeout` passes, so it counts until then.
+   */
+  #open = 0;
 
   constructor(wss: WebSocketServer, hub: Hub, options: ServerOptions, logger: Logger, admission: AdmissionState) {
     this.#wss = wss;
@@ -119,7 +125,7 @@ export class Upgrader {
   async #handle(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     await this.#admission.ready;
     if (!this.#admission.accepting) return refuseHandshake(socket, 503, "server is shutting down");
-    if (this.#hub.clientCount + this.#pending >= this.#options.maxConnections) {
+    if (this.#open + this.#pending >= this.#options.maxConnections) {
       this.#logger.warn({ limit: this.#options.maxConnections }, "connection refused: at maxConnections");
       return refuseHandshake(socket, 503, "server is at its connection limit", { "Retry-After": "5" });
     }
@@ -143,6 +149,8 @@ export class Upgrader {
     if (!this.#admission.accepting) return refuseHandshake(socket, 503, "server is shutting down");
 
     this.#wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+      this.#open++;
+      socket.once("close", () => this.#open--);
       this.#hub.accept(ws, socket, {
         userId: identity.userId,
         metadata: identity.metadata,
