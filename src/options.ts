@@ -46,7 +46,9 @@ export interface ServerOptions {
    */
   maxPayload: number;
   /**
-   * Connections this process accepts; above it the handshake is refused with HTTP 503.
+   * Connections this process accepts; above it the handshake is refused with HTTP 503. A connection
+   * the server has closed counts until its socket is gone (a slow consumer's unsent bytes live until
+   * then), as do handshakes still in the auth handler.
    * @default 20000
    */
   maxConnections: number;
