@@ -7,30 +7,38 @@
  * @module
  */
 import { execFileSync } from "node:child_process";
-import { clockTicksPerSecond } from "./shared/procfs.js";
+import { clockTicksPerSecond, openFilesLimit } from "./shared/procfs.js";
 import type { ServerKind } from "./shared/messages.js";
 import { parseArgs, type BenchOptions } from "./harness/config.js";
 import { elapsedSeconds, log } from "./harness/log.js";
 import { Child, installCleanup } from "./harness/processes.js";
 import { markdownTable, machine, versions, writeReport, type BenchResults, type Row, type ScenarioResult } from "./harness/report.js";
 import {
+  largestScenario,
   loadProcessesNeeded,
   runConnect,
   runEcho,
   runFanout,
   runThroughput,
+  stopServer,
   type Context,
 } from "./harness/scenarios.js";
 
+/** One scenario of the plan: its key in the results, its description, and how to run it against a server. */
+interface Step {
+  id: string;
+  scenario: Omit<ScenarioResult, "results">;
+  run: (ctx: Context, kind: ServerKind) => Promise<Row>;
+}
 
 function count(n: number): string {
   return n.toLocaleString("en-US");
 }
 
-/** Every (scenario, runner) pair the options select, in the order they run. */
-function plan(options: BenchOptions): Array<{ id: string; scenario: Omit<ScenarioResult, "results">; run: (ctx: Context, kind: ServerKind) => Promise<Row> }> {
+/** Every scenario the options select, in the order they run. */
+function plan(options: BenchOptions): Step[] {
   const { sizes, scenarios } = options;
-  const steps: ReturnType<typeof plan> = [];
+  const steps: Step[] = [];
   if (scenarios.includes("connect")) {
     steps.push({
       id: "connect",
@@ -89,9 +97,23 @@ async function main(): Promise<void> {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exit(2);
   }
+  // Every socket is a file: the server holds all of a scenario's connections, a load process its share.
+  const needed = largestScenario(options) + 200;
+  const limit = openFilesLimit();
+  if (limit !== undefined && limit < needed) {
+    process.stderr.write(`bench: this run needs ${needed} open files per process, the limit is ${limit} (raise it with ulimit -n)\n`);
+    process.exit(2);
+  }
   installCleanup();
   // The harness is mostly idle, but it must not take turns on the server's CPU.
-  if (options.loadCpu !== undefined) execFileSync("taskset", ["--all-tasks", "--cpu-list", "--pid", String(options.loadCpu), String(process.pid)], { stdio: "ignore" });
+  if (options.loadCpu !== undefined) {
+    try {
+      execFileSync("taskset", ["--all-tasks", "--cpu-list", "--pid", String(options.loadCpu), String(process.pid)], { stdio: "ignore" });
+    } catch {
+      process.stderr.write("bench: taskset failed (is util-linux installed?); pass --no-pin to run unpinned\n");
+      process.exit(2);
+    }
+  }
 
   const results: BenchResults = {
     date: new Date().toISOString(),
@@ -144,7 +166,8 @@ async function main(): Promise<void> {
       log(`[${done}/${total}] ${step.id} · ${kind}: ${summary(row)}`);
     }
   }
-  await Promise.all([...loads, ...[...(ctx.reusedServers?.values() ?? [])].map((server) => server.child)].map((child) => child.kill()));
+  await Promise.all([...(ctx.reusedServers?.values() ?? [])].map((server) => stopServer(ctx, server)));
+  await Promise.all(loads.map((load) => load.kill()));
 
   writeReport(results, options);
   log(`done in ${elapsedSeconds().toFixed(0)} s; appended to ${options.out}${options.json ? `, JSON in ${options.json}` : ""}`);

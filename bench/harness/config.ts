@@ -75,6 +75,8 @@ export interface BenchOptions {
   serverCpu: number | undefined;
   loadCpu: number | undefined;
   verbose: boolean;
+  /** Write a V8 CPU profile of every server process into this directory. */
+  profile: string | undefined;
   /** The command line as typed, for the report. */
   command: string;
 }
@@ -88,7 +90,8 @@ const USAGE = `usage: npm run bench -- [options]
   --server-cpu N          pin servers to CPU N (default 0)
   --load-cpu N            pin load generators to CPU N (default 1)
   --no-pin                do not pin processes to CPUs
-  --verbose               forward the children's stderr`;
+  --verbose               forward the children's stderr
+  --profile DIR           write a CPU profile (.cpuprofile) of every server process to DIR`;
 
 function list<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T[] {
   const items = (value ?? "").split(",").filter((item) => item.length > 0);
@@ -121,6 +124,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     serverCpu: 0,
     loadCpu: 1,
     verbose: false,
+    profile: undefined,
     command: ["npm run bench", ...(argv.length > 0 ? ["--", ...argv] : [])].join(" "),
   };
   let pin = true;
@@ -138,11 +142,13 @@ export function parseArgs(argv: string[]): BenchOptions {
         options.servers = list(argv[++i], SERVERS, flag);
         break;
       case "--out":
-      case "--json": {
+      case "--json":
+      case "--profile": {
         const value = argv[++i];
-        if (value === undefined) throw new Error(`${flag} needs a file\n${USAGE}`);
+        if (value === undefined) throw new Error(`${flag} needs a path\n${USAGE}`);
         if (flag === "--out") options.out = value;
-        else options.json = value;
+        else if (flag === "--json") options.json = value;
+        else options.profile = value;
         break;
       }
       case "--server-cpu":

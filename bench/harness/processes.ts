@@ -132,4 +132,15 @@ export class Child {
     this.#process.kill("SIGKILL");
     return this.#exit;
   }
+
+  /**
+   * Lets the process exit by itself (children exit when their IPC channel closes), which a CPU
+   * profile needs to be written; kills it if it has not exited within `timeoutMs`.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.#process.connected) this.#process.disconnect();
+    const timer = setTimeout(() => this.#process.kill("SIGKILL"), timeoutMs);
+    await this.#exit;
+    clearTimeout(timer);
+  }
 }

@@ -6,7 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, release, totalmem } from "node:os";
+import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 import type { ServerKind } from "../shared/messages.js";
 import { SERVERS, type BenchOptions } from "./config.js";
@@ -19,6 +19,8 @@ export interface Machine {
   cpuModel: string;
   ramGiB: number;
   kernel: string;
+  /** The 1-minute load average when the run began: well above 0 means others shared the CPUs. */
+  loadAverageAtStart: number;
 }
 
 /** Versions of everything measured. */
@@ -59,6 +61,7 @@ export function machine(): Machine {
     cpuModel: list[0]?.model.trim() ?? "unknown",
     ramGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     kernel: `${process.platform} ${release()}`,
+    loadAverageAtStart: Math.round(loadavg()[0]! * 100) / 100,
   };
 }
 
@@ -74,7 +77,10 @@ function packageVersion(directory: string): string {
 export function versions(): Versions {
   let commit = "";
   try {
-    commit = ` (${execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim()})`;
+    const git = (...args: string[]): string => execFileSync("git", args, { cwd: ROOT, encoding: "utf8" }).trim();
+    // What was measured is the working tree's build: say so when it differs from the commit.
+    const modified = git("status", "--porcelain", "--", "src") === "" ? "" : ", with uncommitted changes to src/";
+    commit = ` (${git("rev-parse", "--short", "HEAD")}${modified})`;
   } catch {
     // not a git checkout: the package version alone
   }
@@ -158,6 +164,15 @@ Produced by \`npm run bench\`; see the method in the project's docs/BENCHMARKS.m
 ## Results
 `;
 
+/** The results as JSON, fractions rounded to three decimals (the clocks are not finer than that). */
+export function toJson(results: BenchResults): string {
+  return JSON.stringify(
+    results,
+    (_key, value: unknown) => (typeof value === "number" && !Number.isInteger(value) ? Math.round(value * 1000) / 1000 : value),
+    2,
+  );
+}
+
 /** The section one run appends: heading, machine, versions, command, table, JSON. */
 export function reportSection(results: BenchResults, servers: readonly ServerKind[]): string {
   const { machine: m, versions: v, pinning: p } = results;
@@ -171,7 +186,7 @@ export function reportSection(results: BenchResults, servers: readonly ServerKin
 ${heading}
 
 - command: \`${results.command}\`
-- machine: ${m.nproc} × ${m.cpuModel}, ${m.ramGiB} GiB RAM, ${m.kernel}
+- machine: ${m.nproc} × ${m.cpuModel}, ${m.ramGiB} GiB RAM, ${m.kernel}; load average ${m.loadAverageAtStart} when the run began
 - versions: node ${v.node}, ws ${v.ws}, socket.io ${v.socketIo} (client ${v.socketIoClient}), conduit-ws ${v.conduit}
 - pinning: ${pinning}
 
@@ -180,7 +195,7 @@ ${markdownTable(results, servers)}
 <details><summary>JSON</summary>
 
 \`\`\`json
-${JSON.stringify(results, null, 2)}
+${toJson(results)}
 \`\`\`
 
 </details>
@@ -191,5 +206,5 @@ ${JSON.stringify(results, null, 2)}
 export function writeReport(results: BenchResults, options: BenchOptions): void {
   if (!existsSync(options.out)) writeFileSync(options.out, NEW_FILE);
   appendFileSync(options.out, reportSection(results, options.servers));
-  if (options.json !== undefined) writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
+  if (options.json !== undefined) writeFileSync(options.json, `${toJson(results)}\n`);
 }

@@ -125,7 +125,7 @@ async function startServer(ctx: Context, kind: ServerKind): Promise<RunningServe
   const child = new Child({
     script: SCRIPTS[kind],
     cpu: ctx.options.serverCpu,
-    nodeArgs: ["--expose-gc"],
+    nodeArgs: ["--expose-gc", ...(ctx.options.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${ctx.options.profile}`])],
     label: `${kind} server`,
     verbose: ctx.options.verbose,
   });
@@ -138,6 +138,11 @@ async function startServer(ctx: Context, kind: ServerKind): Promise<RunningServe
   return kind === "socketio"
     ? { child, url: `http://${base}`, clientKind: "socketio" }
     : { child, url: `ws://${base}/ws`, clientKind: "ws-protocol" };
+}
+
+/** Ends a server: killed at once, or left to exit by itself when its CPU profile must be written. */
+export function stopServer(ctx: Context, server: RunningServer): Promise<void> {
+  return ctx.options.profile === undefined ? server.child.kill() : server.child.stop(10_000);
 }
 
 /**
@@ -157,7 +162,7 @@ async function againstServer<T>(ctx: Context, kind: ServerKind, body: (server: R
     // A server that failed a scenario may be in any state: never reuse it.
     if (reused === undefined || failed) {
       reused?.delete(kind);
-      await server.child.kill();
+      await stopServer(ctx, server);
     }
     await Promise.all(ctx.loads.map((load) => load.request({ op: "reset" } satisfies LoadCommand, 60_000)));
   }
@@ -352,12 +357,18 @@ export function runThroughput(ctx: Context, kind: ServerKind): Promise<Throughpu
   });
 }
 
-/** How many load processes the selected scenarios need at once. */
-export function loadProcessesNeeded(options: BenchOptions): number {
+/** The most connections one selected scenario opens (the server holds them all at once). */
+export function largestScenario(options: BenchOptions): number {
   const { sizes, scenarios } = options;
   const totals = [1];
   if (scenarios.includes("connect")) totals.push(sizes.connect.clients);
   if (scenarios.includes("fanout")) totals.push(...sizes.fanout.map((size) => size.clients));
   if (scenarios.includes("echo")) totals.push(sizes.echo.clients);
-  return Math.max(...totals.map((total) => split(total, sizes.clientsPerProcess).length));
+  if (scenarios.includes("throughput")) totals.push(sizes.throughput.members);
+  return Math.max(...totals);
+}
+
+/** How many load processes the selected scenarios need at once. */
+export function loadProcessesNeeded(options: BenchOptions): number {
+  return split(largestScenario(options), options.sizes.clientsPerProcess).length;
 }

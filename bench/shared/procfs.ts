@@ -44,3 +44,14 @@ export function rssKiB(pid: number): number {
   if (match === null) throw new Error(`no VmRSS in /proc/${pid}/status`);
   return Number(match[1]);
 }
+
+/** This process's soft limit on open files (children inherit it); undefined when unreadable. */
+export function openFilesLimit(): number | undefined {
+  try {
+    const match = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    if (match === null) return undefined;
+    return match[1] === "unlimited" ? Number.POSITIVE_INFINITY : Number(match[1]);
+  } catch {
+    return undefined;
+  }
+}
