@@ -100,17 +100,28 @@ async function startCli(args: string[] = [], port = 0): Promise<Cli> {
   }
 }
 
+/** The URL of every WebSocket each page opened, in order. */
+const socketsOf = new WeakMap<Page, string[]>();
+
 /** A fresh browser context and page (its own sessionStorage), closed when the test ends. */
 async function openPage(t: TestContext, browser: Browser, url: string): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1000, height: 640 } });
   t.after(() => context.close());
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
+  const sockets: string[] = [];
+  socketsOf.set(page, sockets);
+  page.on("websocket", (socket) => sockets.push(socket.url()));
   const errors: string[] = [];
   page.on("pageerror", (error) => errors.push(error.message));
   t.after(() => assert.deepEqual(errors, [], "the page threw"));
   await page.goto(url);
   return page;
+}
+
+/** Waits until the page has read GET /config (or given up on it): its Join button is enabled then. */
+async function configured(page: Page): Promise<void> {
+  await page.locator("#join:enabled").waitFor();
 }
 
 async function join(page: Page, name: string, room: string, token?: string): Promise<void> {
@@ -158,6 +169,7 @@ describe("demo chat page in Chromium, served by the conduit-ws CLI", () => {
     const ada = await openPage(t, browser!, cli!.http);
     const grace = await openPage(t, browser!, cli!.http);
     assert.equal(await ada.title(), "conduit-ws chat");
+    await configured(ada);
     assert.equal(await ada.locator("#token-row").isHidden(), true, "no token asked when the server needs none");
 
     await join(ada, "Ada", "lobby");
@@ -245,28 +257,52 @@ describe("demo chat page in Chromium, served by the conduit-ws CLI", () => {
     await sees(page, "still here");
   });
 
-  it("with --jwt-secret the page asks for a token, then joins with it as that user", async (t) => {
+  it("without a token requirement, a refused connect says it is retrying and never asks for a token", async (t) => {
+    if (!requireChromium(t)) return;
+    // ?ws= overrides the path from /config; nothing listens there, so every handshake is refused (400).
+    const page = await openPage(t, browser!, `${cli!.http}?ws=/nowhere`);
+    await join(page, "Gus", "lost");
+    await page.locator("#join-error", { hasText: "Cannot connect to the server; retrying" }).waitFor();
+    // A second attempt comes after the page has asked /config about the first failure.
+    await page.locator("#state", { hasText: "attempt 2" }).waitFor();
+    assert.equal(await page.locator("#token-row").isHidden(), true, "no token prompt when the server needs none");
+    assert.equal(await page.locator("#join-error").textContent(), "Cannot connect to the server; retrying…");
+    const sockets = socketsOf.get(page)!;
+    assert.ok(sockets.length >= 2, "it keeps trying");
+    assert.ok(sockets.every((url) => new URL(url).pathname === "/nowhere"), sockets.join(", "));
+  });
+
+  it("with --jwt-secret the page shows the token field before connecting, then joins with a token as that user", async (t) => {
     if (!requireChromium(t)) return;
     const secret = "browser-test-secret";
-    const secured = await startCli(["--jwt-secret", secret]);
+    // A custom path too: the page must learn it from /config, without ?ws=.
+    const secured = await startCli(["--jwt-secret", secret, "--path", "/secure"]);
     t.after(() => secured.stop());
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: "HS256" })
-      .setSubject("erin-42")
-      .setIssuedAt()
-      .setExpirationTime("10m")
-      .sign(new TextEncoder().encode(secret));
+    const sign = (key: string): Promise<string> =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject("erin-42")
+        .setIssuedAt()
+        .setExpirationTime("10m")
+        .sign(new TextEncoder().encode(key));
+    const token = await sign(secret);
 
     const page = await openPage(t, browser!, secured.http);
-    await join(page, "Erin", "secure");
-    // The first connection is refused with 401: the page stops retrying and asks for a token.
-    await page.locator("#token-row").waitFor({ state: "visible" });
-    await page.locator("#join-error", { hasText: "token" }).waitFor();
+    await configured(page);
+    // Known from /config, before any connection was tried.
+    assert.equal(await page.locator("#token-row").isVisible(), true, "the token field is shown up front");
+    assert.equal(await page.locator("#token-hint").isVisible(), true);
+    assert.deepEqual(socketsOf.get(page), [], "no connection attempted yet");
+
+    // A token signed with another secret is refused: the page stops retrying and says why.
+    await join(page, "Erin", "secure", await sign("not-the-server-secret"));
+    await page.locator("#join-error", { hasText: "token may be wrong" }).waitFor();
     assert.equal(await page.locator("#state").getAttribute("data-state"), "closed");
 
     await page.fill("#token", token);
     await page.click("#join");
     await connectedWith(page, 1);
+    assert.ok(socketsOf.get(page)!.every((url) => new URL(url).pathname === "/secure"), "the path came from /config");
     assert.deepEqual(await memberNames(page), ["Erin (you) · erin-42"], "the user id comes from the token's sub");
     await say(page, "signed in");
     await sees(page, "signed in");
