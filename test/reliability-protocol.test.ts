@@ -238,7 +238,7 @@ describe("JSON nested 10,000 deep", () => {
   });
   after(() => t.close());
 
-  it("arrays, objects, and objects through the key-stripping reviver: an error or a valid reply, and the connection keeps working", async () => {
+  it("arrays, objects, and arrays through the key-stripping reviver: an error or a valid reply, and the connection keeps working", async () => {
     const c = await connect(t.url);
     const depth = 10_000;
     const bodies = [
