@@ -77,6 +77,9 @@ export class Upgrader {
    * until the peer reads the close frame or `shutdownTimeout` passes, so it counts until then.
    */
   #open = 0;
+  readonly #socketClosed = (): void => {
+    this.#open--;
+  };
 
   constructor(wss: WebSocketServer, hub: Hub, options: ServerOptions, logger: Logger, admission: AdmissionState) {
     this.#wss = wss;
@@ -150,7 +153,9 @@ export class Upgrader {
 
     this.#wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
       this.#open++;
-      socket.once("close", () => this.#open--);
+      // 'close' fires once per socket; a shared listener (not a closure or once-wrapper per
+      // connection) keeps an idle connection's memory down.
+      socket.on("close", this.#socketClosed);
       this.#hub.accept(ws, socket, {
         userId: identity.userId,
         metadata: identity.metadata,
