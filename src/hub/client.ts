@@ -65,8 +65,6 @@ export interface ClientInit {
   remoteAddress: string | undefined;
   /** Metadata the auth handler attached. */
   metadata?: Record<string, unknown> | undefined;
-  /** The client's token bucket, or undefined when rate limiting is off. */
-  rateLimiter: RateLimiter | undefined;
 }
 
 const kClient = Symbol("conduit.client");
@@ -123,8 +121,11 @@ export class Client {
   readonly host: ClientHost;
   /** @internal why the connection ended, when the server decided it */
   closeReason: DisconnectReason | undefined;
-  /** @internal the client's token bucket */
-  readonly rateLimiter: RateLimiter | undefined;
+  /**
+   * @internal the client's token bucket, made by the hub on the first frame: a bucket starts full,
+   * so making it late changes nothing, and an idle connection never pays for one
+   */
+  rateLimiter: RateLimiter | undefined;
 
   readonly #ws: WebSocket;
   readonly #queue: SendQueue;
@@ -141,7 +142,7 @@ export class Client {
     this.remoteAddress = init.remoteAddress;
     this.host = host;
     this.closeReason = undefined;
-    this.rateLimiter = init.rateLimiter;
+    this.rateLimiter = undefined;
     this.#ws = ws;
     this.#queue = new SendQueue(socket, host.scheduler);
     this.#compressed = ws.extensions.includes("permessage-deflate");

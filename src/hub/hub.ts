@@ -91,10 +91,8 @@ export class Hub implements ClientHost, AdapterHost {
   }
 
   /** @internal wraps an upgraded socket in a {@link Client} and registers it */
-  accept(ws: WebSocket, socket: Duplex, init: Omit<ClientInit, "rateLimiter">): Client {
-    const limit = this.#options.rateLimit;
-    const rateLimiter = limit ? new RateLimiter(limit, Date.now()) : undefined;
-    const client = new Client(randomUUID(), ws, socket, this, { ...init, rateLimiter });
+  accept(ws: WebSocket, socket: Duplex, init: ClientInit): Client {
+    const client = new Client(randomUUID(), ws, socket, this, init);
     this.#clients.set(client.id, client);
     this.#logger.debug({ clientId: client.id, userId: client.userId }, "client connected");
     this.#listener.connected(client);
@@ -133,8 +131,9 @@ export class Hub implements ClientHost, AdapterHost {
     if (client.closeReason !== undefined) return;
     const now = Date.now();
     client.touch(now);
-    if (client.rateLimiter !== undefined) {
-      const decision = client.rateLimiter.take(now);
+    const limit = this.#options.rateLimit;
+    if (limit) {
+      const decision = (client.rateLimiter ??= new RateLimiter(limit, now)).take(now);
       if (decision !== "allow") return this.#refuseRateLimited(client, data, isBinary, decision === "abuse");
     }
     const dispatcher = this.#dispatcher!;
