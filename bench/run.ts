@@ -21,6 +21,7 @@ import {
   runFanout,
   runThroughput,
   stopServer,
+  warmUp,
   type Context,
 } from "./harness/scenarios.js";
 
@@ -72,7 +73,7 @@ function plan(options: BenchOptions): Step[] {
       id: "throughput",
       scenario: {
         kind: "throughput",
-        title: `fan-out throughput: ${count(members)} members, ${window} broadcasts in flight, ${durationMs / 1000} s`,
+        title: `fan-out throughput: ${count(members)} members, up to ${window} broadcasts in flight, ${durationMs / 1000} s`,
       },
       run: runThroughput,
     });
@@ -146,6 +147,9 @@ async function main(): Promise<void> {
     ticksPerSecond: clockTicksPerSecond(),
     reusedServers: options.quick ? new Map() : undefined,
   };
+
+  log("warming up the load generators");
+  await warmUp(ctx);
 
   const steps = plan(options);
   const total = steps.length * options.servers.length;

@@ -154,6 +154,13 @@ export async function throughput(command: ThroughputCommand): Promise<Throughput
   // reached[c]: members that have received at least c broadcasts. Every member receives broadcasts
   // in order, so broadcast c is complete for everyone exactly when reached[c] equals `members`.
   const reached: number[] = [0];
+  // Flow control counts deliveries, not whole broadcasts: a broadcast goes out as soon as the
+  // deliveries still on their way drop below `window` broadcasts' worth. Waiting for whole broadcasts
+  // to complete would make a server that writes a turn's frames together answer a burst with a
+  // burst, and server and load generator would take turns being idle instead of overlapping.
+  const budget = command.window * members;
+  // No member may fall further behind than this many broadcasts, whatever the others do.
+  const maxLag = command.window * 4;
   let sent = 0;
   let completed = 0;
   let deliveries = 0;
@@ -161,7 +168,7 @@ export async function throughput(command: ThroughputCommand): Promise<Throughput
   let drained: (() => void) | undefined;
 
   const pump = (): void => {
-    while (sending && sent - completed < command.window) {
+    while (sending && (sent + 1) * members - deliveries <= budget && sent - completed < maxLag) {
       sent++;
       reached.push(0);
       sender.broadcast(command.room, sent, -1);
@@ -175,8 +182,8 @@ export async function throughput(command: ThroughputCommand): Promise<Throughput
       if (++reached[c]! === members) {
         completed = c;
         if (completed === sent && !sending) drained?.();
-        pump();
       }
+      pump();
     };
   });
 

@@ -55,8 +55,9 @@ export interface EchoCommand {
 }
 
 /**
- * Fan-out throughput: the first connection broadcasts to `room` whenever fewer than `window`
- * broadcasts are still on their way to some member, so the server is never idle and never flooded.
+ * Fan-out throughput: the first connection broadcasts to `room` whenever the deliveries still on
+ * their way are fewer than `window` broadcasts' worth (and no member is `4 × window` broadcasts
+ * behind), so the server is never idle and never flooded.
  */
 export interface ThroughputCommand {
   op: "throughput";
