@@ -13,17 +13,8 @@ import { parseArgs, type BenchOptions } from "./harness/config.js";
 import { elapsedSeconds, log } from "./harness/log.js";
 import { Child, installCleanup } from "./harness/processes.js";
 import { markdownTable, machine, versions, writeReport, type BenchResults, type Row, type ScenarioResult } from "./harness/report.js";
-import {
-  largestScenario,
-  loadProcessesNeeded,
-  runConnect,
-  runEcho,
-  runFanout,
-  runThroughput,
-  stopServer,
-  warmUp,
-  type Context,
-} from "./harness/scenarios.js";
+import { runConnect, runEcho, runFanout, runThroughput } from "./harness/scenarios.js";
+import { largestScenario, loadProcessesNeeded, stopServer, warmUp, type Context } from "./harness/session.js";
 
 /** One scenario of the plan: its key in the results, its description, and how to run it against a server. */
 interface Step {

@@ -1,35 +1,26 @@
 /**
- * The four scenarios, as the harness runs them against one server: start a fresh server, spread the
- * connections over the load processes, run, merge what the processes measured, stop the server and
- * close every connection.
+ * The four scenarios, as the harness runs them against one server: spread the connections over the
+ * load processes, run, and merge what the processes measured into one row per server.
  *
  * @module
  */
-import { now, until } from "../shared/clock.js";
-import { cpuMs, rssKiB } from "../shared/procfs.js";
-import type {
-  ClientKind,
-  ConnectResult,
-  EchoResult,
-  FanoutResult,
-  LoadCommand,
-  ServerKind,
-  ThroughputResult,
-} from "../shared/messages.js";
-import type { BenchOptions, FanoutSize } from "./config.js";
-import { log } from "./log.js";
-import { Child } from "./processes.js";
+import { now } from "../shared/clock.js";
+import { rssKiB } from "../shared/procfs.js";
+import type { ConnectResult, EchoResult, FanoutResult, ServerKind, ThroughputResult } from "../shared/messages.js";
+import type { FanoutSize } from "./config.js";
+import {
+  againstServer,
+  connectAll,
+  cpuShare,
+  GRACE_MS,
+  measured,
+  ROOM,
+  send,
+  sum,
+  type Context,
+  type CpuShare,
+} from "./session.js";
 import { split, summarise, type Summary } from "./stats.js";
-
-/** Who used the CPU during a scenario's measured window (percentages are of one core). */
-export interface CpuShare {
-  windowMs: number;
-  serverCpuMs: number;
-  serverCpuPct: number;
-  loadCpuMs: number;
-  loadCpuPct: number;
-  loadProcesses: number;
-}
 
 /** The connect scenario against one server. */
 export interface ConnectRow extends CpuShare {
@@ -86,136 +77,6 @@ export interface FailedRow {
   error: string;
 }
 
-/** What the scenarios share: options, the pool of load processes, the clock-tick rate. */
-export interface Context {
-  options: BenchOptions;
-  loads: Child[];
-  ticksPerSecond: number;
-  /**
-   * Quick mode starts each server once and keeps it here for every scenario, because starting a
-   * server costs more than a quick scenario; a full run starts a fresh one per scenario.
-   */
-  reusedServers: Map<ServerKind, RunningServer> | undefined;
-}
-
-const SCRIPTS: Record<ServerKind, string> = {
-  conduit: "bench/servers/conduit.ts",
-  ws: "bench/servers/ws-hub.ts",
-  socketio: "bench/servers/socketio.ts",
-};
-const READY_TIMEOUT_MS = 30_000;
-const ROOM = "bench";
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A server under test and how to reach it. */
-export interface RunningServer {
-  child: Child;
-  url: string;
-  clientKind: ClientKind;
-}
-
-async function startServer(ctx: Context, kind: ServerKind): Promise<RunningServer> {
-  const child = new Child({
-    script: SCRIPTS[kind],
-    cpu: ctx.options.serverCpu,
-    nodeArgs: ["--expose-gc", ...(ctx.options.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${ctx.options.profile}`])],
-    label: `${kind} server`,
-    verbose: ctx.options.verbose,
-  });
-  const ready = await withTimeout(child.ready, READY_TIMEOUT_MS, `${kind} server start`).catch(async (error: unknown) => {
-    await child.kill();
-    throw error;
-  });
-  log(`${kind} server started: pid ${child.pid}, port ${ready.port}`);
-  const base = `127.0.0.1:${ready.port}`;
-  return kind === "socketio"
-    ? { child, url: `http://${base}`, clientKind: "socketio" }
-    : { child, url: `ws://${base}/ws`, clientKind: "ws-protocol" };
-}
-
-/** Ends a server: killed at once, or left to exit by itself when its CPU profile must be written. */
-export function stopServer(ctx: Context, server: RunningServer): Promise<void> {
-  return ctx.options.profile === undefined ? server.child.kill() : server.child.stop(10_000);
-}
-
-/**
- * Runs `body` against a fresh server (or the quick mode's running one), then closes every load
- * connection and kills the server unless quick mode keeps it.
- */
-async function againstServer<T>(ctx: Context, kind: ServerKind, body: (server: RunningServer) => Promise<T>): Promise<T> {
-  const reused = ctx.reusedServers;
-  const server = reused?.get(kind) ?? (await startServer(ctx, kind));
-  reused?.set(kind, server);
-  let failed = true;
-  try {
-    const result = await body(server);
-    failed = false;
-    return result;
-  } finally {
-    // A server that failed a scenario may be in any state: never reuse it.
-    if (reused === undefined || failed) {
-      reused?.delete(kind);
-      await stopServer(ctx, server);
-    }
-    await Promise.all(ctx.loads.map((load) => load.request({ op: "reset" } satisfies LoadCommand, 60_000)));
-  }
-}
-
-function send<R>(load: Child, command: LoadCommand, timeoutMs: number): Promise<R> {
-  return load.request<R>(command, timeoutMs);
-}
-
-/** Opens `total` connections spread over the first load processes; every one must open. */
-async function connectAll(ctx: Context, server: RunningServer, total: number): Promise<Child[]> {
-  const counts = split(total, ctx.options.sizes.clientsPerProcess);
-  const loads = ctx.loads.slice(0, counts.length);
-  const startAt = now();
-  const results = await Promise.all(
-    loads.map((load, i) =>
-      send<ConnectResult>(load, { op: "connect", kind: server.clientKind, url: server.url, count: counts[i]!, concurrency: 100, startAt }, 300_000),
-    ),
-  );
-  const failed = results.reduce((sum, result) => sum + result.failed, 0);
-  if (failed > 0) throw new Error(`${failed} of ${total} connections failed: ${results.flatMap((r) => r.errors).join("; ")}`);
-  return loads;
-}
-
-/**
- * Measures the server's and the load processes' CPU from `startAt` until `work` settles.
- * `work` must already be running (its commands sent) so that every process starts at `startAt`.
- */
-async function measured<T>(ctx: Context, serverPid: number, loads: Child[], startAt: number, work: Promise<T>): Promise<{ value: T; cpu: CpuShare }> {
-  work.catch(() => {}); // observed below; this only keeps an early failure from counting as unhandled
-  const ticks = ctx.ticksPerSecond;
-  await until(startAt);
-  const begin = { at: now(), server: cpuMs(serverPid, ticks), loads: loads.map((load) => cpuMs(load.pid, ticks)) };
-  const value = await work;
-  const end = { at: now(), server: cpuMs(serverPid, ticks), loads: loads.map((load) => cpuMs(load.pid, ticks)) };
-  return { value, cpu: cpuShare(end.at - begin.at, end.server - begin.server, sum(end.loads) - sum(begin.loads), loads.length) };
-}
-
-function cpuShare(windowMs: number, serverCpuMs: number, loadCpuMs: number, loadProcesses: number): CpuShare {
-  return {
-    windowMs,
-    serverCpuMs,
-    serverCpuPct: (100 * serverCpuMs) / windowMs,
-    loadCpuMs,
-    loadCpuPct: (100 * loadCpuMs) / windowMs,
-    loadProcesses,
-  };
-}
-
-function sum(values: readonly number[]): number {
-  return values.reduce((total, value) => total + value, 0);
-}
-
 /** Opens the connections and measures time, server CPU and server RSS per connection. */
 export function runConnect(ctx: Context, kind: ServerKind): Promise<ConnectRow> {
   const { clients, concurrency } = ctx.options.sizes.connect;
@@ -252,7 +113,7 @@ export function runConnect(ctx: Context, kind: ServerKind): Promise<ConnectRow> 
 
 /** One room, a broadcast every `intervalMs`: how long until the last member has each one. */
 export function runFanout(ctx: Context, kind: ServerKind, size: FanoutSize): Promise<FanoutRow> {
-  const graceMs = ctx.options.quick ? 3_000 : 10_000;
+  const graceMs = GRACE_MS;
   return againstServer(ctx, kind, async (server) => {
     const loads = await connectAll(ctx, server, size.clients);
     await Promise.all(loads.map((load) => send(load, { op: "join", room: ROOM }, 120_000)));
@@ -286,7 +147,7 @@ export function runFanout(ctx: Context, kind: ServerKind, size: FanoutSize): Pro
 /** Every client sends echoes at a steady rate: round-trip times. */
 export function runEcho(ctx: Context, kind: ServerKind): Promise<EchoRow> {
   const size = ctx.options.sizes.echo;
-  const graceMs = ctx.options.quick ? 3_000 : 10_000;
+  const graceMs = GRACE_MS;
   return againstServer(ctx, kind, async (server) => {
     const loads = await connectAll(ctx, server, size.clients);
     const startAt = now() + 300;
@@ -318,7 +179,7 @@ export function runEcho(ctx: Context, kind: ServerKind): Promise<EchoRow> {
 /** One room, broadcasts as fast as every member keeps up: deliveries per second and their CPU cost. */
 export function runThroughput(ctx: Context, kind: ServerKind): Promise<ThroughputRow> {
   const size = ctx.options.sizes.throughput;
-  const graceMs = ctx.options.quick ? 3_000 : 10_000;
+  const graceMs = GRACE_MS;
   if (size.members > ctx.options.sizes.clientsPerProcess) {
     throw new Error("throughput needs every member in one load process (its flow control sees them all)");
   }
@@ -355,53 +216,4 @@ export function runThroughput(ctx: Context, kind: ServerKind): Promise<Throughpu
       missing: expectedDeliveries - result.totalDeliveries,
     };
   });
-}
-
-/**
- * Runs the load generators' code once per client kind before anything is measured: otherwise the
- * first server of the run would meet a load generator still compiling its hot paths, and pay for it
- * in every figure of the first scenario. Uses the first selected server of each kind.
- */
-export async function warmUp(ctx: Context): Promise<void> {
-  const perProcess = ctx.options.quick ? 20 : 300;
-  const servers = ctx.options.servers;
-  const kinds = [servers.find((kind) => kind !== "socketio"), servers.find((kind) => kind === "socketio")];
-  for (const kind of kinds) {
-    if (kind === undefined) continue;
-    await againstServer(ctx, kind, async (server) => {
-      const loads = ctx.loads;
-      await Promise.all(
-        loads.map((load) =>
-          send(load, { op: "connect", kind: server.clientKind, url: server.url, count: perProcess, concurrency: 50, startAt: now() }, 120_000),
-        ),
-      );
-      await Promise.all(loads.map((load) => send(load, { op: "join", room: ROOM }, 60_000)));
-      const fanoutAt = now() + 100;
-      await Promise.all(
-        loads.map((load, i) =>
-          send(load, { op: "fanout", room: ROOM, broadcasts: 20, warmup: 0, intervalMs: 10, startAt: fanoutAt, sender: i === 0, graceMs: 2_000 }, 60_000),
-        ),
-      );
-      const echoAt = now() + 100;
-      await Promise.all(
-        loads.map((load) => send(load, { op: "echo", ratePerClient: 10, warmupMs: 0, durationMs: 500, startAt: echoAt, graceMs: 2_000 }, 60_000)),
-      );
-    });
-  }
-}
-
-/** The most connections one selected scenario opens (the server holds them all at once). */
-export function largestScenario(options: BenchOptions): number {
-  const { sizes, scenarios } = options;
-  const totals = [1];
-  if (scenarios.includes("connect")) totals.push(sizes.connect.clients);
-  if (scenarios.includes("fanout")) totals.push(...sizes.fanout.map((size) => size.clients));
-  if (scenarios.includes("echo")) totals.push(sizes.echo.clients);
-  if (scenarios.includes("throughput")) totals.push(sizes.throughput.members);
-  return Math.max(...totals);
-}
-
-/** How many load processes the selected scenarios need at once. */
-export function loadProcessesNeeded(options: BenchOptions): number {
-  return split(largestScenario(options), options.sizes.clientsPerProcess).length;
 }
