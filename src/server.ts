@@ -73,6 +73,7 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
   readonly #detachers: Array<() => void> = [];
   #ownServer: HttpServer | undefined;
   #accepting = false;
+  #started = false;
   #ready: Promise<void> | undefined;
   #shutdown: Promise<void> | undefined;
 
@@ -99,6 +100,9 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     const server = this;
     this.#upgrader = new Upgrader(this.#wss, this.hub, resolved, this.#logger, {
+      get started() {
+        return server.#started;
+      },
       get accepting() {
         return server.#accepting;
       },
@@ -169,6 +173,7 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
    */
   start(): Promise<void> {
     this.#ready ??= this.adapter.start(this.hub).then(() => {
+      this.#started = true;
       if (this.#shutdown) return;
       this.#accepting = true;
       this.#heartbeat.start();

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import { CloseCode, type DisconnectReason } from "../errors.js";
@@ -61,8 +62,6 @@ export interface ClientHost {
 export interface ClientInit {
   /** The user id the auth handler returned, or null when anonymous. */
   userId: string | null;
-  /** The peer's address as seen by the TCP socket. */
-  remoteAddress: string | undefined;
   /** Metadata the auth handler attached. */
   metadata?: Record<string, unknown> | undefined;
 }
@@ -115,8 +114,6 @@ export class Client {
   readonly id: ClientId;
   /** The user id the auth handler returned; null for anonymous clients. */
   readonly userId: string | null;
-  /** The peer's address (behind a proxy, the proxy's). */
-  readonly remoteAddress: string | undefined;
   /** @internal the hub that owns this client */
   readonly host: ClientHost;
   /** @internal why the connection ended, when the server decided it */
@@ -128,6 +125,7 @@ export class Client {
   rateLimiter: RateLimiter | undefined;
 
   readonly #ws: WebSocket;
+  readonly #socket: Duplex;
   readonly #queue: SendQueue;
   readonly #compressed: boolean;
   readonly #connectedAt: number;
@@ -139,11 +137,11 @@ export class Client {
   constructor(id: ClientId, ws: WebSocket, socket: Duplex, host: ClientHost, init: ClientInit) {
     this.id = id;
     this.userId = init.userId;
-    this.remoteAddress = init.remoteAddress;
     this.host = host;
     this.closeReason = undefined;
     this.rateLimiter = undefined;
     this.#ws = ws;
+    this.#socket = socket;
     this.#queue = new SendQueue(socket, host.scheduler);
     this.#compressed = ws.extensions.includes("permessage-deflate");
     this.#connectedAt = Date.now();
@@ -155,6 +153,14 @@ export class Client {
     ws.on("pong", onPong);
     ws.on("error", onError);
     ws.on("close", onClose);
+  }
+
+  /**
+   * The peer's address (behind a proxy, the proxy's). Read on demand: asking the socket caches its
+   * peer name, which idle connections need not pay for.
+   */
+  get remoteAddress(): string | undefined {
+    return (this.#socket as Partial<Socket>).remoteAddress;
   }
 
   /** When the connection was accepted. */

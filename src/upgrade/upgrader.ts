@@ -11,6 +11,7 @@ import type { Hub } from "../hub/hub.js";
 import type { Logger } from "../logger.js";
 import type { ServerOptions } from "../options.js";
 import { defaultTokenExtractor, originAllowed, pathOf } from "./credentials.js";
+import { HandshakeGuard } from "./handshake-guard.js";
 import { refuseHandshake } from "./refuse.js";
 
 /** What the auth handler is given besides the token. */
@@ -41,23 +42,22 @@ export type AuthHandler = (ctx: AuthContext, token: string) => AuthResult | Prom
 /** A node `'upgrade'` listener. */
 export type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
+/** Who a connection belongs to, as the auth handler said. */
+interface Identity {
+  userId: string | null;
+  metadata?: Record<string, unknown> | undefined;
+}
+
+const ANONYMOUS: Identity = Object.freeze({ userId: null });
+
 /** Whether new connections are accepted; the server flips it on shutdown. */
 export interface AdmissionState {
+  /** True once the adapter has started (then `ready` has resolved). */
+  readonly started: boolean;
   /** False while starting up is incomplete or once shutdown has begun. */
   readonly accepting: boolean;
   /** Resolves when the adapter has started. */
   readonly ready: Promise<void>;
-}
-
-const kHandshakeTimer = Symbol("conduit.handshakeTimer");
-type TimedSocket = Duplex & { [kHandshakeTimer]?: NodeJS.Timeout };
-
-function clearHandshakeTimer(socket: Duplex): void {
-  const timed = socket as TimedSocket;
-  if (timed[kHandshakeTimer] !== undefined) {
-    clearTimeout(timed[kHandshakeTimer]);
-    timed[kHandshakeTimer] = undefined;
-  }
 }
 
 /** Runs the handshake of every new WebSocket connection. Owned by the server. */
@@ -70,6 +70,7 @@ export class Upgrader {
   readonly #logger: Logger;
   readonly #admission: AdmissionState;
   readonly #allowedOrigins: readonly string[] | undefined;
+  readonly #guard: HandshakeGuard;
   #pending = 0;
   /**
    * Upgraded sockets not yet closed: the hub's clients plus those still closing. A client closed by
@@ -88,6 +89,7 @@ export class Upgrader {
     this.#logger = logger;
     this.#admission = admission;
     this.#allowedOrigins = options.allowedOrigins?.map(normaliseOrigin);
+    this.#guard = new HandshakeGuard(options.handshakeTimeout);
   }
 
   /** Whether a request is for the WebSocket endpoint. */
@@ -97,70 +99,77 @@ export class Upgrader {
 
   /**
    * Closes sockets of `server` that do not finish an upgrade or request in `handshakeTimeout` ms
-   * (slowloris). The timer lives only until the first request on the socket.
+   * (slowloris).
+   * @returns a function that stops guarding the server
    */
   guardHandshakes(server: HttpServer): () => void {
-    const timeout = this.#options.handshakeTimeout;
-    const onConnection = (socket: Duplex): void => {
-      const timer = setTimeout(() => socket.destroy(), timeout);
-      timer.unref();
-      (socket as TimedSocket)[kHandshakeTimer] = timer;
-      socket.once("close", () => clearTimeout(timer));
-    };
-    const onRequest = (request: IncomingMessage): void => clearHandshakeTimer(request.socket);
-    server.on("connection", onConnection);
-    server.on("request", onRequest);
-    return () => {
-      server.off("connection", onConnection);
-      server.off("request", onRequest);
-    };
+    return this.#guard.watch(server);
   }
 
   /** Handles one upgrade request on the endpoint's path. Never throws. */
   handle(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    clearHandshakeTimer(socket);
-    this.#handle(request, socket, head).catch((error: unknown) => {
-      this.#logger.error({ err: error }, "upgrade failed");
-      refuseHandshake(socket, 500, "internal error");
-    });
+    this.#guard.release(socket);
+    // The common case (started, no auth handler) runs synchronously: no promise per connection.
+    if (this.#admission.started && this.authHandler === undefined) {
+      try {
+        if (!this.#refused(request, socket)) this.#upgrade(request, socket, head, ANONYMOUS);
+      } catch (error) {
+        this.#internalError(socket, error);
+      }
+      return;
+    }
+    this.#handleAsync(request, socket, head).catch((error: unknown) => this.#internalError(socket, error));
   }
 
-  async #handle(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  #internalError(socket: Duplex, error: unknown): void {
+    this.#logger.error({ err: error }, "upgrade failed");
+    refuseHandshake(socket, 500, "internal error");
+  }
+
+  async #handleAsync(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     await this.#admission.ready;
+    if (this.#refused(request, socket)) return;
+    this.#pending++;
+    let identity: Identity | undefined;
+    try {
+      identity = await this.#authenticate(request);
+    } finally {
+      this.#pending--;
+    }
+    if (identity === undefined) return refuseHandshake(socket, 401, "missing or invalid token");
+    // The peer may have given up, or shutdown may have begun, while the auth handler ran.
+    if (socket.destroyed) return;
     if (!this.#admission.accepting) return refuseHandshake(socket, 503, "server is shutting down");
+    this.#upgrade(request, socket, head, identity);
+  }
+
+  /** Admission and origin: refuses with 503 or 403 and returns true, or returns false to go on. */
+  #refused(request: IncomingMessage, socket: Duplex): boolean {
+    if (!this.#admission.accepting) {
+      refuseHandshake(socket, 503, "server is shutting down");
+      return true;
+    }
     if (this.#open + this.#pending >= this.#options.maxConnections) {
       this.#logger.warn({ limit: this.#options.maxConnections }, "connection refused: at maxConnections");
-      return refuseHandshake(socket, 503, "server is at its connection limit", { "Retry-After": "5" });
+      refuseHandshake(socket, 503, "server is at its connection limit", { "Retry-After": "5" });
+      return true;
     }
     const origin = request.headers.origin;
     if (!this.#originOk(origin, request)) {
       this.#logger.warn({ origin }, "connection refused: origin not allowed");
-      return refuseHandshake(socket, 403, "origin not allowed");
+      refuseHandshake(socket, 403, "origin not allowed");
+      return true;
     }
+    return false;
+  }
 
-    this.#pending++;
-    let identity: { userId: string | null; metadata?: Record<string, unknown> | undefined };
-    try {
-      const resolved = await this.#authenticate(request);
-      if (resolved === undefined) return refuseHandshake(socket, 401, "missing or invalid token");
-      identity = resolved;
-    } finally {
-      this.#pending--;
-    }
-    // The peer may have given up while the auth handler ran.
-    if (socket.destroyed) return;
-    if (!this.#admission.accepting) return refuseHandshake(socket, 503, "server is shutting down");
-
+  #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity): void {
     this.#wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
       this.#open++;
       // 'close' fires once per socket; a shared listener (not a closure or once-wrapper per
       // connection) keeps an idle connection's memory down.
       socket.on("close", this.#socketClosed);
-      this.#hub.accept(ws, socket, {
-        userId: identity.userId,
-        metadata: identity.metadata,
-        remoteAddress: request.socket.remoteAddress,
-      });
+      this.#hub.accept(ws, socket, identity);
     });
   }
 
@@ -171,11 +180,9 @@ export class Upgrader {
   }
 
   /** Returns the identity, or undefined to refuse with 401. Never logs the token. */
-  async #authenticate(
-    request: IncomingMessage,
-  ): Promise<{ userId: string | null; metadata?: Record<string, unknown> | undefined } | undefined> {
+  async #authenticate(request: IncomingMessage): Promise<Identity | undefined> {
     const handler = this.authHandler;
-    if (handler === undefined) return { userId: null };
+    if (handler === undefined) return ANONYMOUS;
     const token = (this.#options.tokenExtractor ?? defaultTokenExtractor)(request);
     if (!token) {
       this.#logger.debug({}, "connection refused: no token");
