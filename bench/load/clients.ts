@@ -1,13 +1,15 @@
 /**
- * The two kinds of benchmark connection behind one small interface: the SPEC §2 protocol over the
- * `ws` client (for conduit-ws and the plain `ws` hub), and `socket.io-client` (for Socket.IO).
+ * The two kinds of benchmark connection behind one small interface: the SPEC §2 protocol over a raw
+ * WebSocket client (for conduit-ws and the plain `ws` hub), and `socket.io-client` (for Socket.IO).
  *
- * The receive path is kept lean because the load generator shares the machine with the server: a
- * tick is recognised by its first bytes, and parsed only when the scenario needs its timestamp.
+ * The receive path is kept lean because the load generator's own receive time is part of every
+ * latency figure: frames are cut from the TCP stream by `RawWebSocket` (no stream or event per
+ * message), a tick is recognised by its first bytes, and parsed only when the scenario needs its
+ * timestamp. Socket.IO needs its own client to speak its protocol at all.
  *
  * @module
  */
-import WebSocket from "ws";
+import { RawWebSocket } from "./raw-websocket.js";
 import { io, type Socket } from "socket.io-client";
 import type { ClientKind } from "../shared/messages.js";
 
@@ -53,19 +55,17 @@ function startsWithTick(raw: Buffer): boolean {
   return raw.length >= TICK_PREFIX.length && TICK_PREFIX.compare(raw, 0, TICK_PREFIX.length) === 0;
 }
 
-/** A connection to conduit-ws or the `ws` hub, speaking SPEC §2. */
+/** A connection to conduit-ws or the `ws` hub, speaking SPEC §2 over a raw WebSocket. */
 class ProtocolClient implements BenchClient {
   onTick: TickListener | undefined;
   parseTicks = true;
   onEcho: ((sentAt: number) => void) | undefined;
-  readonly #ws: WebSocket;
+  readonly #socket: RawWebSocket;
   #joining: { room: string; resolve: () => void; reject: (error: Error) => void } | undefined;
 
-  constructor(ws: WebSocket) {
-    this.#ws = ws;
-    ws.on("message", (raw: Buffer) => this.#receive(raw));
-    // A server that is killed at the end of a scenario resets its sockets: nothing to report.
-    ws.on("error", () => {});
+  constructor(socket: RawWebSocket) {
+    this.#socket = socket;
+    socket.onText = (raw) => this.#receive(raw);
   }
 
   #receive(raw: Buffer): void {
@@ -94,26 +94,20 @@ class ProtocolClient implements BenchClient {
         resolve: () => (clearTimeout(timer), resolve()),
         reject: (error) => (clearTimeout(timer), reject(error)),
       };
-      this.#ws.send(JSON.stringify({ type: "join_room", data: { room } }));
+      this.#socket.sendText(JSON.stringify({ type: "join_room", data: { room } }));
     });
   }
 
   broadcast(room: string, seq: number, sentAt: number): void {
-    this.#ws.send(`{"type":"broadcast","data":{"room":${JSON.stringify(room)},"type":"${TICK}","payload":{"seq":${seq},"t":${sentAt}}}}`);
+    this.#socket.sendText(`{"type":"broadcast","data":{"room":${JSON.stringify(room)},"type":"${TICK}","payload":{"seq":${seq},"t":${sentAt}}}}`);
   }
 
   echo(sentAt: number): void {
-    this.#ws.send(`{"type":"echo","data":${sentAt}}`);
+    this.#socket.sendText(`{"type":"echo","data":${sentAt}}`);
   }
 
   close(): Promise<void> {
-    const ws = this.#ws;
-    if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, CLOSE_BOUND_MS);
-      ws.once("close", () => (clearTimeout(timer), resolve()));
-      ws.terminate();
-    });
+    return this.#socket.destroy(CLOSE_BOUND_MS);
   }
 }
 
@@ -152,20 +146,8 @@ class SocketIoClient implements BenchClient {
   }
 }
 
-function openProtocolClient(url: string): Promise<BenchClient> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
-    const fail = (error: Error): void => {
-      ws.terminate();
-      reject(error);
-    };
-    ws.once("open", () => {
-      ws.off("error", fail);
-      resolve(new ProtocolClient(ws));
-    });
-    ws.once("unexpected-response", (_request, response) => fail(new Error(`handshake refused with HTTP ${response.statusCode}`)));
-    ws.once("error", fail);
-  });
+async function openProtocolClient(url: string): Promise<BenchClient> {
+  return new ProtocolClient(await RawWebSocket.open(url));
 }
 
 function openSocketIoClient(url: string): Promise<BenchClient> {

@@ -1,0 +1,142 @@
+/**
+ * A minimal WebSocket client for the load generator: the RFC 6455 handshake and frame layout written
+ * out over a `net.Socket`, with none of a general client's machinery (no stream per connection, no
+ * event per message, no UTF-8 validation, no extensions). The load generator's receive time is part
+ * of every latency figure, so it must cost as little as possible, and the same for every server it
+ * measures. Test code only: the servers under test use `ws`.
+ *
+ * @module
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { connect, type Socket } from "node:net";
+
+const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const OPCODE_TEXT = 0x1;
+const OPCODE_CLOSE = 0x8;
+const OPCODE_PING = 0x9;
+const OPCODE_PONG = 0xa;
+
+/** One client connection that sends and receives whole text frames. */
+export class RawWebSocket {
+  /** Called with the payload of every text frame the server sends. */
+  onText: ((payload: Buffer) => void) | undefined;
+  readonly #socket: Socket;
+  /** Masking key for this connection's frames (client frames must be masked, RFC 6455 §5.3). */
+  readonly #mask: Buffer = randomBytes(4);
+  /** Bytes of an incomplete frame, kept until the rest arrives. */
+  #pending: Buffer | undefined;
+  readonly #closed: Promise<void>;
+
+  private constructor(socket: Socket, leftover: Buffer) {
+    this.#socket = socket;
+    this.#closed = new Promise((resolve) => socket.once("close", () => resolve()));
+    // A server killed at the end of a scenario resets its sockets: nothing to report.
+    socket.on("error", () => {});
+    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    if (leftover.length > 0) this.#onData(leftover);
+  }
+
+  /** Connects and completes the handshake; rejects on refusal (with the HTTP status) or timeout. */
+  static open(url: string, timeoutMs = 60_000): Promise<RawWebSocket> {
+    const { hostname, port, pathname, search } = new URL(url);
+    const key = randomBytes(16).toString("base64");
+    const expectedAccept = createHash("sha1").update(key + GUID).digest("base64");
+    return new Promise((resolve, reject) => {
+      const socket = connect(Number(port), hostname);
+      socket.setNoDelay(true);
+      let head: Buffer = Buffer.alloc(0);
+      const timer = setTimeout(() => fail(new Error(`no handshake within ${timeoutMs} ms`)), timeoutMs);
+      const fail = (error: Error): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(error);
+      };
+      const onHandshake = (chunk: Buffer): void => {
+        head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+        const end = head.indexOf("\r\n\r\n");
+        if (end === -1) return;
+        socket.off("data", onHandshake);
+        socket.off("error", fail);
+        clearTimeout(timer);
+        const response = head.subarray(0, end).toString("latin1");
+        const status = /^HTTP\/1\.1 (\d{3})/.exec(response)?.[1];
+        if (status !== "101") return fail(new Error(`handshake refused with HTTP ${status ?? "?"}`));
+        if (!response.includes(expectedAccept)) return fail(new Error("handshake answered with a wrong Sec-WebSocket-Accept"));
+        resolve(new RawWebSocket(socket, head.subarray(end + 4)));
+      };
+      socket.on("data", onHandshake);
+      socket.once("error", fail);
+      socket.once("connect", () => {
+        socket.write(
+          `GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\n` +
+            `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        );
+      });
+    });
+  }
+
+  /** Sends one text frame. */
+  sendText(text: string): void {
+    this.#sendFrame(OPCODE_TEXT, Buffer.from(text));
+  }
+
+  #sendFrame(opcode: number, payload: Buffer): void {
+    if (this.#socket.destroyed) return;
+    const length = payload.length;
+    const headerLength = length < 126 ? 6 : length < 65_536 ? 8 : 14;
+    const frame = Buffer.allocUnsafe(headerLength + length);
+    frame[0] = 0x80 | opcode;
+    if (length < 126) {
+      frame[1] = 0x80 | length;
+    } else if (length < 65_536) {
+      frame[1] = 0x80 | 126;
+      frame.writeUInt16BE(length, 2);
+    } else {
+      frame[1] = 0x80 | 127;
+      frame.writeBigUInt64BE(BigInt(length), 2);
+    }
+    const mask = this.#mask;
+    mask.copy(frame, headerLength - 4);
+    for (let i = 0; i < length; i++) frame[headerLength + i] = payload[i]! ^ mask[i & 3]!;
+    this.#socket.write(frame);
+  }
+
+  /** Cuts whole frames out of the TCP stream; server frames are unmasked (RFC 6455 §5.1). */
+  #onData(chunk: Buffer): void {
+    const data = this.#pending === undefined ? chunk : Buffer.concat([this.#pending, chunk]);
+    let offset = 0;
+    for (;;) {
+      const available = data.length - offset;
+      if (available < 2) break;
+      const opcode = data[offset]! & 0x0f;
+      let length = data[offset + 1]! & 0x7f;
+      let header = 2;
+      if (length === 126) {
+        if (available < 4) break;
+        length = data.readUInt16BE(offset + 2);
+        header = 4;
+      } else if (length === 127) {
+        if (available < 10) break;
+        length = Number(data.readBigUInt64BE(offset + 2));
+        header = 10;
+      }
+      if (available < header + length) break;
+      const payload = data.subarray(offset + header, offset + header + length);
+      offset += header + length;
+      if (opcode === OPCODE_TEXT) this.onText?.(payload);
+      else if (opcode === OPCODE_PING) this.#sendFrame(OPCODE_PONG, payload);
+      else if (opcode === OPCODE_CLOSE) this.#socket.end();
+    }
+    this.#pending = offset < data.length ? data.subarray(offset) : undefined;
+  }
+
+  /** Ends the connection at once; resolves when it is closed, or after `boundMs`. */
+  destroy(boundMs: number): Promise<void> {
+    this.#socket.destroy();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, boundMs);
+    });
+    return Promise.race([this.#closed, bound]).finally(() => clearTimeout(timer));
+  }
+}
