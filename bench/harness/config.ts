@@ -18,12 +18,44 @@ export interface FanoutSize {
   warmup: number;
 }
 
+/**
+ * The cluster scenario: one room on nodes joined by Redis, measured with one node and with two. The
+ * same connections serve a fan-out latency run, then a throughput run.
+ */
+export interface ClusterSize {
+  members: number;
+  /** Fan-out latency: a broadcast every `intervalMs`, `broadcasts` measured after `warmup`. */
+  intervalMs: number;
+  broadcasts: number;
+  warmup: number;
+  /** Throughput: up to `window` broadcasts' worth of deliveries in flight. */
+  window: number;
+  warmupMs: number;
+  durationMs: number;
+}
+
+/** The scale scenario: the standalone CLI with several workers, filled with connections in one room. */
+export interface ScaleSize {
+  clients: number;
+  /** Handshakes in flight at a time, over all load processes. */
+  concurrency: number;
+  /** `conduit-ws --workers N`. */
+  workers: number;
+  /** `--max-connections` of each worker (a process may have 20,000 open files). */
+  maxConnectionsPerWorker: number;
+  intervalMs: number;
+  broadcasts: number;
+  warmup: number;
+}
+
 /** Every scenario's size. */
 export interface Sizes {
   connect: { clients: number; concurrency: number };
   fanout: FanoutSize[];
   echo: { clients: number; ratePerClient: number; warmupMs: number; durationMs: number };
   throughput: { members: number; window: number; warmupMs: number; durationMs: number };
+  cluster: ClusterSize;
+  scale: ScaleSize;
   /** Connections one load process holds at most (a process may have 20,000 open files). */
   clientsPerProcess: number;
 }
@@ -37,6 +69,8 @@ export const FULL: Sizes = {
   ],
   echo: { clients: 1_000, ratePerClient: 10, warmupMs: 2_000, durationMs: 10_000 },
   throughput: { members: 1_000, window: 16, warmupMs: 2_000, durationMs: 10_000 },
+  cluster: { members: 1_000, intervalMs: 50, broadcasts: 100, warmup: 10, window: 16, warmupMs: 2_000, durationMs: 10_000 },
+  scale: { clients: 30_000, concurrency: 200, workers: 2, maxConnectionsPerWorker: 19_000, intervalMs: 1_000, broadcasts: 20, warmup: 2 },
   clientsPerProcess: 15_000,
 };
 
@@ -52,13 +86,17 @@ export const QUICK: Sizes = {
   ],
   echo: { clients: 50, ratePerClient: 10, warmupMs: 200, durationMs: 600 },
   throughput: { members: 50, window: 16, warmupMs: 200, durationMs: 600 },
+  cluster: { members: 40, intervalMs: 20, broadcasts: 20, warmup: 3, window: 16, warmupMs: 200, durationMs: 600 },
+  scale: { clients: 300, concurrency: 50, workers: 2, maxConnectionsPerWorker: 300, intervalMs: 100, broadcasts: 5, warmup: 1 },
   clientsPerProcess: 150,
 };
 
 /** The scenario names accepted by `--scenarios`. */
-export const SCENARIOS = ["connect", "fanout", "echo", "throughput"] as const;
+export const SCENARIOS = ["connect", "fanout", "echo", "throughput", "cluster", "scale"] as const;
 /** A scenario name. */
 export type ScenarioName = (typeof SCENARIOS)[number];
+/** The scenarios that need a `redis-server` binary (the harness starts its own). */
+export const REDIS_SCENARIOS: readonly ScenarioName[] = ["cluster", "scale"];
 /** Every server, in the order they run and appear in tables. */
 export const SERVERS: readonly ServerKind[] = ["conduit", "ws", "socketio"];
 
@@ -67,6 +105,8 @@ export interface BenchOptions {
   quick: boolean;
   sizes: Sizes;
   scenarios: ScenarioName[];
+  /** Whether `--scenarios` named them (rather than the default, all). */
+  scenariosChosen: boolean;
   servers: ServerKind[];
   /** Markdown file the results are appended to. */
   out: string;
@@ -83,7 +123,8 @@ export interface BenchOptions {
 
 const USAGE = `usage: npm run bench -- [options]
   --quick                 small counts, a few seconds per server (checks the harness, not the servers)
-  --scenarios a,b         among ${SCENARIOS.join(", ")} (default: all)
+  --scenarios a,b         among ${SCENARIOS.join(", ")} (default: all;
+                          cluster and scale start their own redis-server, scale runs unpinned)
   --servers a,b           among ${SERVERS.join(", ")} (default: all)
   --out FILE              append the results to FILE (default: docs/BENCHMARKS.md)
   --json FILE             also write the results as JSON to FILE
@@ -118,6 +159,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     quick: false,
     sizes: FULL,
     scenarios: [...SCENARIOS],
+    scenariosChosen: false,
     servers: [...SERVERS],
     out: "docs/BENCHMARKS.md",
     json: undefined,
@@ -137,6 +179,7 @@ export function parseArgs(argv: string[]): BenchOptions {
         break;
       case "--scenarios":
         options.scenarios = list(argv[++i], SCENARIOS, flag);
+        options.scenariosChosen = true;
         break;
       case "--servers":
         options.servers = list(argv[++i], SERVERS, flag);

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Ready, Reply, Request } from "../shared/messages.js";
 
@@ -13,10 +14,51 @@ import type { Ready, Reply, Request } from "../shared/messages.js";
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 const live = new Set<ChildProcess>();
+/**
+ * Processes we did not spawn ourselves but must not leave behind (the CLI's cluster workers), each
+ * with a string its command line contains, so that a pid the kernel has since reused is left alone.
+ */
+const livePids = new Map<number, string>();
+
+/** SIGKILLs process `pid` if it is still running and its command line contains `marker`. */
+export function killIfRunning(pid: number, marker: string): void {
+  try {
+    if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker)) return;
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
 
 function killAll(): void {
   for (const child of live) child.kill("SIGKILL");
   live.clear();
+  for (const [pid, marker] of livePids) killIfRunning(pid, marker);
+  livePids.clear();
+}
+
+/** Kills `child` with the others when the harness exits; forgets it once it has exited. */
+export function track(child: ChildProcess): void {
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+}
+
+/**
+ * Kills process `pid` (a grandchild) when the harness exits, until {@link untrackPid}, if its
+ * command line still contains `marker` then.
+ */
+export function trackPid(pid: number, marker: string): void {
+  livePids.set(pid, marker);
+}
+
+/** Forgets a pid recorded with {@link trackPid} (it has exited). */
+export function untrackPid(pid: number): void {
+  livePids.delete(pid);
+}
+
+/** Restricts process `pid` and all its threads to the CPUs in `cpuList` (e.g. "1" or "0-1"). */
+export function setAffinity(pid: number, cpuList: string): void {
+  execFileSync("taskset", ["--all-tasks", "--cpu-list", "--pid", cpuList, String(pid)], { stdio: "ignore" });
 }
 
 let cleanupInstalled = false;
@@ -39,6 +81,8 @@ export function installCleanup(): void {
 export interface ChildOptions {
   /** Module to run, relative to the repository root (a .ts file, run through tsx). */
   script: string;
+  /** Arguments after the script (`process.argv[2]` onwards). */
+  args?: string[];
   /** The CPU to pin the process to with `taskset`; undefined leaves it unpinned. */
   cpu: number | undefined;
   /** Extra node flags (`--expose-gc`, heap size). */
@@ -62,7 +106,7 @@ export class Child {
   readonly #exit: Promise<void>;
 
   constructor(options: ChildOptions) {
-    const nodeArgv = [...(options.nodeArgs ?? []), "--import", "tsx", options.script];
+    const nodeArgv = [...(options.nodeArgs ?? []), "--import", "tsx", options.script, ...(options.args ?? [])];
     const [command, argv] =
       options.cpu === undefined
         ? [process.execPath, nodeArgv]

@@ -19,7 +19,9 @@ import {
   sum,
   type Context,
   type CpuShare,
+  type Measured,
 } from "./session.js";
+import type { Child } from "./processes.js";
 import { split, summarise, type Summary } from "./stats.js";
 
 /** The connect scenario against one server. */
@@ -66,6 +68,8 @@ export interface ThroughputRow extends CpuShare {
   deliveries: number;
   deliveriesPerSecond: number;
   serverCpuSecondsPerMillion: number;
+  /** The redis-server's CPU per million deliveries (cluster scenario only). */
+  redisCpuSecondsPerMillion?: number;
   broadcasts: number;
   expectedDeliveries: number;
   totalDeliveries: number;
@@ -92,7 +96,7 @@ export function runConnect(ctx: Context, kind: ServerKind): Promise<ConnectRow> 
         send<ConnectResult>(load, { op: "connect", kind: server.clientKind, url: server.url, count: counts[i]!, concurrency: perProcess, startAt }, 600_000),
       ),
     );
-    const { value: results, cpu } = await measured(ctx, server.child.pid, loads, startAt, work);
+    const { value: results, cpu } = await measured(ctx, { serverPids: [server.child.pid] }, loads, startAt, work);
     await server.child.request({ op: "gc" }, 30_000);
     const rssAfterKiB = rssKiB(server.child.pid);
     const opened = sum(results.map((result) => result.opened));
@@ -113,35 +117,48 @@ export function runConnect(ctx: Context, kind: ServerKind): Promise<ConnectRow> 
 
 /** One room, a broadcast every `intervalMs`: how long until the last member has each one. */
 export function runFanout(ctx: Context, kind: ServerKind, size: FanoutSize): Promise<FanoutRow> {
-  const graceMs = GRACE_MS;
   return againstServer(ctx, kind, async (server) => {
     const loads = await connectAll(ctx, server, size.clients);
     await Promise.all(loads.map((load) => send(load, { op: "join", room: ROOM }, 120_000)));
-    const startAt = now() + 300;
-    const runMs = (size.warmup + size.broadcasts) * size.intervalMs + graceMs;
-    const work = Promise.all(
-      loads.map((load, i) =>
-        send<FanoutResult>(
-          load,
-          { op: "fanout", room: ROOM, broadcasts: size.broadcasts, warmup: size.warmup, intervalMs: size.intervalMs, startAt, sender: i === 0, graceMs },
-          runMs + 60_000,
-        ),
-      ),
-    );
-    const { value: results, cpu } = await measured(ctx, server.child.pid, loads, startAt, work);
-    const deliveries = sum(results.map((result) => sum(result.counts)));
-    const lastMember = Array.from({ length: size.broadcasts }, (_, k) => Math.max(...results.map((result) => result.lastMs[k]!)));
-    return {
-      ...cpu,
-      clients: size.clients,
-      intervalMs: size.intervalMs,
-      broadcasts: size.broadcasts,
-      expectedDeliveries: size.broadcasts * size.clients,
-      deliveries,
-      missing: size.broadcasts * size.clients - deliveries,
-      lastMemberMs: summarise(lastMember.filter((ms) => ms >= 0)),
-    };
+    return fanoutRound(ctx, loads, { serverPids: [server.child.pid] }, size);
   });
+}
+
+/**
+ * One fan-out latency run over the connections the load processes hold, all members of {@link ROOM};
+ * the first connection of the first process sends. `clients` is how many members there are.
+ */
+export async function fanoutRound(
+  ctx: Context,
+  loads: Child[],
+  pids: Measured,
+  size: Pick<FanoutSize, "clients" | "intervalMs" | "broadcasts" | "warmup">,
+): Promise<FanoutRow> {
+  const graceMs = GRACE_MS;
+  const startAt = now() + 300;
+  const runMs = (size.warmup + size.broadcasts) * size.intervalMs + graceMs;
+  const work = Promise.all(
+    loads.map((load, i) =>
+      send<FanoutResult>(
+        load,
+        { op: "fanout", room: ROOM, broadcasts: size.broadcasts, warmup: size.warmup, intervalMs: size.intervalMs, startAt, sender: i === 0, graceMs },
+        runMs + 60_000,
+      ),
+    ),
+  );
+  const { value: results, cpu } = await measured(ctx, pids, loads, startAt, work);
+  const deliveries = sum(results.map((result) => sum(result.counts)));
+  const lastMember = Array.from({ length: size.broadcasts }, (_, k) => Math.max(...results.map((result) => result.lastMs[k]!)));
+  return {
+    ...cpu,
+    clients: size.clients,
+    intervalMs: size.intervalMs,
+    broadcasts: size.broadcasts,
+    expectedDeliveries: size.broadcasts * size.clients,
+    deliveries,
+    missing: size.broadcasts * size.clients - deliveries,
+    lastMemberMs: summarise(lastMember.filter((ms) => ms >= 0)),
+  };
 }
 
 /** Every client sends echoes at a steady rate: round-trip times. */
@@ -160,7 +177,7 @@ export function runEcho(ctx: Context, kind: ServerKind): Promise<EchoRow> {
         ),
       ),
     );
-    const { value: results, cpu } = await measured(ctx, server.child.pid, loads, startAt, work);
+    const { value: results, cpu } = await measured(ctx, { serverPids: [server.child.pid] }, loads, startAt, work);
     const sent = sum(results.map((result) => result.sent));
     const received = sum(results.map((result) => result.received));
     return {
@@ -179,41 +196,58 @@ export function runEcho(ctx: Context, kind: ServerKind): Promise<EchoRow> {
 /** One room, broadcasts as fast as every member keeps up: deliveries per second and their CPU cost. */
 export function runThroughput(ctx: Context, kind: ServerKind): Promise<ThroughputRow> {
   const size = ctx.options.sizes.throughput;
-  const graceMs = GRACE_MS;
   if (size.members > ctx.options.sizes.clientsPerProcess) {
     throw new Error("throughput needs every member in one load process (its flow control sees them all)");
   }
   return againstServer(ctx, kind, async (server) => {
     const [load] = await connectAll(ctx, server, size.members);
     await send(load!, { op: "join", room: ROOM }, 120_000);
-    const result = await send<ThroughputResult>(
-      load!,
-      {
-        op: "throughput",
-        room: ROOM,
-        window: size.window,
-        warmupMs: size.warmupMs,
-        durationMs: size.durationMs,
-        startAt: now() + 300,
-        graceMs,
-        serverPid: server.child.pid,
-        ticksPerSecond: ctx.ticksPerSecond,
-      },
-      size.warmupMs + size.durationMs + graceMs + 60_000,
-    );
-    const expectedDeliveries = result.broadcasts * result.members;
-    return {
-      ...cpuShare(result.elapsedMs, result.serverCpuMs, result.loadCpuMs, 1),
-      members: result.members,
-      window: size.window,
-      durationMs: size.durationMs,
-      deliveries: result.deliveries,
-      deliveriesPerSecond: (1000 * result.deliveries) / result.elapsedMs,
-      serverCpuSecondsPerMillion: result.serverCpuMs / 1000 / (result.deliveries / 1e6),
-      broadcasts: result.broadcasts,
-      expectedDeliveries,
-      totalDeliveries: result.totalDeliveries,
-      missing: expectedDeliveries - result.totalDeliveries,
-    };
+    return throughputRound(ctx, load!, { serverPids: [server.child.pid] }, size);
   });
+}
+
+/**
+ * One throughput run over the connections `load` holds, all members of {@link ROOM}; its first
+ * connection sends. With a Redis pid, its CPU per million deliveries is reported too.
+ */
+export async function throughputRound(
+  ctx: Context,
+  load: Child,
+  pids: Measured,
+  size: Pick<ThroughputRow, "window" | "durationMs"> & { warmupMs: number },
+): Promise<ThroughputRow> {
+  const graceMs = GRACE_MS;
+  const result = await send<ThroughputResult>(
+    load,
+    {
+      op: "throughput",
+      room: ROOM,
+      window: size.window,
+      warmupMs: size.warmupMs,
+      durationMs: size.durationMs,
+      startAt: now() + 300,
+      graceMs,
+      serverPids: [...pids.serverPids],
+      redisPid: pids.redisPid,
+      ticksPerSecond: ctx.ticksPerSecond,
+    },
+    size.warmupMs + size.durationMs + graceMs + 60_000,
+  );
+  const expectedDeliveries = result.broadcasts * result.members;
+  const perMillion = (cpuMs: number): number => cpuMs / 1000 / (result.deliveries / 1e6);
+  const redis = pids.redisPid === undefined ? undefined : result.redisCpuMs;
+  return {
+    ...cpuShare(result.elapsedMs, result.serverCpuMs, result.loadCpuMs, 1, redis),
+    members: result.members,
+    window: size.window,
+    durationMs: size.durationMs,
+    deliveries: result.deliveries,
+    deliveriesPerSecond: (1000 * result.deliveries) / result.elapsedMs,
+    serverCpuSecondsPerMillion: perMillion(result.serverCpuMs),
+    ...(redis === undefined ? {} : { redisCpuSecondsPerMillion: perMillion(redis) }),
+    broadcasts: result.broadcasts,
+    expectedDeliveries,
+    totalDeliveries: result.totalDeliveries,
+    missing: expectedDeliveries - result.totalDeliveries,
+  };
 }

@@ -16,11 +16,15 @@ import { split } from "./stats.js";
 /** Who used the CPU during a scenario's measured window (percentages are of one core). */
 export interface CpuShare {
   windowMs: number;
+  /** Summed over the server's processes (a cluster's nodes, the CLI's primary and workers). */
   serverCpuMs: number;
   serverCpuPct: number;
   loadCpuMs: number;
   loadCpuPct: number;
   loadProcesses: number;
+  /** The redis-server between a cluster's nodes; only in the scenarios that run one. */
+  redisCpuMs?: number;
+  redisCpuPct?: number;
 }
 
 /** What the scenarios share: options, the pool of load processes, the clock-tick rate. */
@@ -64,9 +68,15 @@ export interface RunningServer {
   clientKind: ClientKind;
 }
 
-async function startServer(ctx: Context, kind: ServerKind): Promise<RunningServer> {
+/**
+ * Starts a server under test; with `redisUrl`, as one node of a cluster over that Redis (conduit-ws
+ * and Socket.IO only: the ws hub has no cluster mode).
+ */
+export async function startServer(ctx: Context, kind: ServerKind, redisUrl?: string): Promise<RunningServer> {
+  if (redisUrl !== undefined && kind === "ws") throw new Error("the ws hub has no cluster mode");
   const child = new Child({
     script: SCRIPTS[kind],
+    args: redisUrl === undefined ? [] : [redisUrl],
     cpu: ctx.options.serverCpu,
     nodeArgs: ["--expose-gc", ...(ctx.options.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${ctx.options.profile}`])],
     label: `${kind} server`,
@@ -111,6 +121,15 @@ export async function againstServer<T>(ctx: Context, kind: ServerKind, body: (se
   }
 }
 
+/** Stops the servers quick mode kept for reuse: the scenarios that start their own do not need them. */
+export async function releaseReusedServers(ctx: Context): Promise<void> {
+  const reused = ctx.reusedServers;
+  if (reused === undefined) return;
+  const servers = [...reused.values()];
+  reused.clear();
+  await Promise.all(servers.map((server) => stopServer(ctx, server)));
+}
+
 /** Sends a command to a load process and awaits its result. */
 export function send<R>(load: Child, command: LoadCommand, timeoutMs: number): Promise<R> {
   return load.request<R>(command, timeoutMs);
@@ -131,22 +150,35 @@ export async function connectAll(ctx: Context, server: RunningServer, total: num
   return loads;
 }
 
+/** The processes whose CPU a window accounts for: the server's (summed) and, for a cluster, Redis. */
+export interface Measured {
+  serverPids: readonly number[];
+  redisPid?: number;
+}
+
 /**
  * Measures the server's and the load processes' CPU from `startAt` until `work` settles.
  * `work` must already be running (its commands sent) so that every process starts at `startAt`.
  */
-export async function measured<T>(ctx: Context, serverPid: number, loads: Child[], startAt: number, work: Promise<T>): Promise<{ value: T; cpu: CpuShare }> {
+export async function measured<T>(ctx: Context, pids: Measured, loads: Child[], startAt: number, work: Promise<T>): Promise<{ value: T; cpu: CpuShare }> {
   work.catch(() => {}); // observed below; this only keeps an early failure from counting as unhandled
   const ticks = ctx.ticksPerSecond;
+  const sample = (): { at: number; server: number; redis: number | undefined; loads: number } => ({
+    at: now(),
+    server: sum(pids.serverPids.map((pid) => cpuMs(pid, ticks))),
+    redis: pids.redisPid === undefined ? undefined : cpuMs(pids.redisPid, ticks),
+    loads: sum(loads.map((load) => cpuMs(load.pid, ticks))),
+  });
   await until(startAt);
-  const begin = { at: now(), server: cpuMs(serverPid, ticks), loads: loads.map((load) => cpuMs(load.pid, ticks)) };
+  const begin = sample();
   const value = await work;
-  const end = { at: now(), server: cpuMs(serverPid, ticks), loads: loads.map((load) => cpuMs(load.pid, ticks)) };
-  return { value, cpu: cpuShare(end.at - begin.at, end.server - begin.server, sum(end.loads) - sum(begin.loads), loads.length) };
+  const end = sample();
+  const redis = end.redis === undefined ? undefined : end.redis - begin.redis!;
+  return { value, cpu: cpuShare(end.at - begin.at, end.server - begin.server, end.loads - begin.loads, loads.length, redis) };
 }
 
 /** CPU times over a window, with the percentages of one core. */
-export function cpuShare(windowMs: number, serverCpuMs: number, loadCpuMs: number, loadProcesses: number): CpuShare {
+export function cpuShare(windowMs: number, serverCpuMs: number, loadCpuMs: number, loadProcesses: number, redisCpuMs?: number): CpuShare {
   return {
     windowMs,
     serverCpuMs,
@@ -154,6 +186,7 @@ export function cpuShare(windowMs: number, serverCpuMs: number, loadCpuMs: numbe
     loadCpuMs,
     loadCpuPct: (100 * loadCpuMs) / windowMs,
     loadProcesses,
+    ...(redisCpuMs === undefined ? {} : { redisCpuMs, redisCpuPct: (100 * redisCpuMs) / windowMs }),
   };
 }
 
@@ -195,7 +228,7 @@ export async function warmUp(ctx: Context): Promise<void> {
   }
 }
 
-/** The most connections one selected scenario opens (the server holds them all at once). */
+/** The most connections one selected scenario opens at once (over every load process). */
 export function largestScenario(options: BenchOptions): number {
   const { sizes, scenarios } = options;
   const totals = [1];
@@ -203,7 +236,21 @@ export function largestScenario(options: BenchOptions): number {
   if (scenarios.includes("fanout")) totals.push(...sizes.fanout.map((size) => size.clients));
   if (scenarios.includes("echo")) totals.push(sizes.echo.clients);
   if (scenarios.includes("throughput")) totals.push(sizes.throughput.members);
+  if (scenarios.includes("cluster")) totals.push(sizes.cluster.members);
+  if (scenarios.includes("scale")) totals.push(sizes.scale.clients);
   return Math.max(...totals);
+}
+
+/**
+ * The most sockets one process holds in the selected scenarios: a server holds every connection of a
+ * scenario, except in `scale`, where each CLI worker holds its share (and a load process its own).
+ */
+export function socketsPerProcess(options: BenchOptions): number {
+  const { sizes, scenarios } = options;
+  const single = largestScenario({ ...options, scenarios: scenarios.filter((name) => name !== "scale") });
+  if (!scenarios.includes("scale")) return single;
+  const { clients, workers } = sizes.scale;
+  return Math.max(single, Math.ceil(clients / workers), Math.min(clients, sizes.clientsPerProcess));
 }
 
 /** How many load processes the selected scenarios need at once. */

@@ -190,9 +190,11 @@ export async function throughput(command: ThroughputCommand): Promise<Throughput
   await until(command.startAt);
   pump();
   await until(command.startAt + command.warmupMs);
-  const start = { at: now(), deliveries, server: cpuMs(command.serverPid, command.ticksPerSecond), load: process.cpuUsage() };
+  const serverCpu = (): number => command.serverPids.reduce((total, pid) => total + cpuMs(pid, command.ticksPerSecond), 0);
+  const redisCpu = (): number => (command.redisPid === undefined ? 0 : cpuMs(command.redisPid, command.ticksPerSecond));
+  const start = { at: now(), deliveries, server: serverCpu(), redis: redisCpu(), load: process.cpuUsage() };
   await until(start.at + command.durationMs);
-  const end = { at: now(), deliveries, server: cpuMs(command.serverPid, command.ticksPerSecond), load: process.cpuUsage(start.load) };
+  const end = { at: now(), deliveries, server: serverCpu(), redis: redisCpu(), load: process.cpuUsage(start.load) };
   sending = false;
   if (completed < sent) {
     await new Promise<void>((resolve) => {
@@ -206,6 +208,7 @@ export async function throughput(command: ThroughputCommand): Promise<Throughput
     deliveries: end.deliveries - start.deliveries,
     elapsedMs: end.at - start.at,
     serverCpuMs: end.server - start.server,
+    redisCpuMs: end.redis - start.redis,
     loadCpuMs: (end.load.user + end.load.system) / 1000,
     broadcasts: sent,
     totalDeliveries: deliveries,

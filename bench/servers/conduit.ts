@@ -5,6 +5,9 @@
  * baselines do not send), a connection limit above the benchmark's, and every other option at its
  * default (heartbeat every 30 s included).
  *
+ * With a Redis URL as its argument (the cluster scenario), it is one node of a cluster: the same
+ * server with the library's Redis adapter (`dist/adapter/redis/index.js`) at its defaults.
+ *
  * @module
  */
 import { existsSync } from "node:fs";
@@ -21,10 +24,20 @@ if (!existsSync(distEntry)) {
 }
 const { createServer } = (await import(pathToFileURL(distEntry).href)) as Library;
 
+const redisUrl = process.argv[2];
+let adapter: import("../../src/adapter/adapter.js").Adapter | undefined;
+if (redisUrl !== undefined) {
+  // Loaded only for the cluster scenario, so that the other scenarios never load ioredis.
+  const redisEntry = new URL("../../dist/adapter/redis/index.js", import.meta.url);
+  const { RedisAdapter } = (await import(redisEntry.href)) as typeof import("../../src/adapter/redis/index.js");
+  adapter = new RedisAdapter({ url: redisUrl });
+}
+
 const server = createServer({
   rateLimit: false,
   presenceEventsMaxMembers: 0,
   maxConnections: 100_000,
+  adapter,
 });
 const { port } = await server.listen(0, HOST);
 announceReady(port);

@@ -67,8 +67,13 @@ export interface ThroughputCommand {
   durationMs: number;
   startAt: number;
   graceMs: number;
-  /** The server's pid: this process samples its CPU at the exact edges of the measured window. */
-  serverPid: number;
+  /**
+   * The server's processes (several for a cluster): this process samples their CPU at the exact
+   * edges of the measured window, and reports the sum.
+   */
+  serverPids: number[];
+  /** A redis-server between the nodes, sampled the same way and reported apart. */
+  redisPid?: number;
   ticksPerSecond: number;
 }
 
@@ -118,7 +123,10 @@ export interface ThroughputResult {
   deliveries: number;
   /** Length of the measured window, ms. */
   elapsedMs: number;
+  /** Summed over {@link ThroughputCommand.serverPids}. */
   serverCpuMs: number;
+  /** The redis-server's CPU in the window; 0 without one. */
+  redisCpuMs: number;
   loadCpuMs: number;
   /** Broadcasts sent over the whole run (warm-up included). */
   broadcasts: number;

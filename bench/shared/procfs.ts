@@ -6,7 +6,7 @@
  * @module
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (`getconf CLK_TCK`, almost always 100). */
 export function clockTicksPerSecond(): number {
@@ -54,4 +54,25 @@ export function openFilesLimit(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The pids whose parent is `pid`, found by reading every /proc/<n>/stat (field 4 is the parent):
+ * `/proc/<pid>/task/<tid>/children` would be shorter but exists only on kernels built with
+ * CONFIG_PROC_CHILDREN, and lists the children of one thread at a time.
+ */
+export function childPids(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited while we looked
+    }
+    const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[4 - 3]);
+    if (parent === pid) children.push(Number(entry));
+  }
+  return children.sort((a, b) => a - b);
 }
