@@ -9,17 +9,22 @@
 import { execFileSync } from "node:child_process";
 import { clockTicksPerSecond, openFilesLimit } from "./shared/procfs.js";
 import type { ServerKind } from "./shared/messages.js";
-import { parseArgs, type BenchOptions } from "./harness/config.js";
+import { parseArgs, REDIS_SCENARIOS, type BenchOptions } from "./harness/config.js";
+import { runCluster } from "./harness/cluster.js";
+import { redisServerAvailable } from "./harness/external.js";
+import { runScale } from "./harness/scale.js";
 import { elapsedSeconds, log } from "./harness/log.js";
 import { Child, installCleanup } from "./harness/processes.js";
 import { markdownTable, machine, versions, writeReport, type BenchResults, type Row, type ScenarioResult } from "./harness/report.js";
 import { runConnect, runEcho, runFanout, runThroughput } from "./harness/scenarios.js";
-import { largestScenario, loadProcessesNeeded, stopServer, warmUp, type Context } from "./harness/session.js";
+import { loadProcessesNeeded, socketsPerProcess, stopServer, warmUp, type Context } from "./harness/session.js";
 
 /** One scenario of the plan: its key in the results, its description, and how to run it against a server. */
 interface Step {
   id: string;
   scenario: Omit<ScenarioResult, "results">;
+  /** The servers it applies to (default: all); the others are listed in `scenario.omitted`. */
+  servers?: readonly ServerKind[];
   run: (ctx: Context, kind: ServerKind) => Promise<Row>;
 }
 
@@ -69,11 +74,52 @@ function plan(options: BenchOptions): Step[] {
       run: runThroughput,
     });
   }
-  return steps;
+  if (scenarios.includes("cluster")) {
+    const { members, intervalMs, broadcasts, window, durationMs } = sizes.cluster;
+    for (const nodes of [1, 2] as const) {
+      steps.push({
+        id: nodes === 1 ? "cluster-1-node" : "cluster-2-nodes",
+        scenario: {
+          kind: "cluster",
+          title:
+            `cluster over Redis, ${nodes === 1 ? "1 node" : "2 nodes"}: ${count(members)} in one room, a broadcast every ${intervalMs} ms ` +
+            `(${broadcasts} measured); then throughput, up to ${window} broadcasts in flight, ${durationMs / 1000} s`,
+          omitted: { ws: "no cluster mode" },
+        },
+        servers: ["conduit", "socketio"],
+        run: (ctx, kind) => runCluster(ctx, kind, nodes),
+      });
+    }
+  }
+  if (scenarios.includes("scale")) {
+    const { clients, workers, intervalMs, broadcasts } = sizes.scale;
+    steps.push({
+      id: "scale",
+      scenario: {
+        kind: "scale",
+        title:
+          `scale: ${count(clients)} connections to \`conduit-ws --workers ${workers} --redis\`, one room, ` +
+          `a broadcast every ${intervalMs} ms (${broadcasts} measured), not pinned`,
+        omitted: { ws: "measures conduit-ws's CLI", socketio: "measures conduit-ws's CLI" },
+      },
+      servers: ["conduit"],
+      run: (ctx) => runScale(ctx),
+    });
+  }
+  // A scenario none of whose servers is selected is left out.
+  return steps.filter((step) => step.servers === undefined || step.servers.some((kind) => options.servers.includes(kind)));
 }
 
 function summary(row: Row): string {
   if ("error" in row) return `FAILED: ${row.error}`;
+  if ("membersPerNode" in row) {
+    const { latency, throughput } = row;
+    return `${row.nodes} node(s): ${summary(latency)}; ${summary(throughput)}, redis ${throughput.redisCpuSecondsPerMillion?.toFixed(2)} cpu-s/M`;
+  }
+  if ("workerRssAfterKiB" in row) {
+    const open = `${row.opened}/${row.clients} open in ${(row.openAllMs / 1000).toFixed(2)} s, joined in ${(row.joinAllMs / 1000).toFixed(2)} s`;
+    return `${open}, ${row.rssPerConnectionKiB.toFixed(1)} KiB/conn; ${summary(row.latency)}`;
+  }
   const cpu = `cpu server ${row.serverCpuPct.toFixed(0)}% load ${row.loadCpuPct.toFixed(0)}%`;
   if ("openAllMs" in row) return `${row.opened}/${row.clients} open in ${(row.openAllMs / 1000).toFixed(2)} s, ${row.rssPerConnectionKiB.toFixed(1)} KiB/conn, ${cpu}`;
   if ("lastMemberMs" in row) return `last member p50 ${row.lastMemberMs.p50.toFixed(2)} ms p99 ${row.lastMemberMs.p99.toFixed(2)} ms, missing ${row.missing}, ${cpu}`;
@@ -90,11 +136,21 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   // Every socket is a file: the server holds all of a scenario's connections, a load process its share.
-  const needed = largestScenario(options) + 200;
+  const needed = socketsPerProcess(options) + 200;
   const limit = openFilesLimit();
   if (limit !== undefined && limit < needed) {
     process.stderr.write(`bench: this run needs ${needed} open files per process, the limit is ${limit} (raise it with ulimit -n)\n`);
     process.exit(2);
+  }
+  if (options.scenarios.some((name) => REDIS_SCENARIOS.includes(name)) && !redisServerAvailable()) {
+    const skipped = options.scenarios.filter((name) => REDIS_SCENARIOS.includes(name));
+    // Asked for by name: a failure. Part of the default run: left out, loudly (the rest still runs).
+    if (options.scenariosChosen || process.env.CI === "true") {
+      process.stderr.write(`bench: ${skipped.join(" and ")} need redis-server, which is not installed (apt-get install redis-server)\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`\n!!! bench: redis-server is not installed: SKIPPING ${skipped.join(" and ")} (apt-get install redis-server)\n\n`);
+    options.scenarios = options.scenarios.filter((name) => !REDIS_SCENARIOS.includes(name));
   }
   installCleanup();
   // The harness is mostly idle, but it must not take turns on the server's CPU.
@@ -143,12 +199,13 @@ async function main(): Promise<void> {
   await warmUp(ctx);
 
   const steps = plan(options);
-  const total = steps.length * options.servers.length;
+  const total = steps.reduce((n, step) => n + options.servers.filter((kind) => step.servers?.includes(kind) ?? true).length, 0);
   let done = 0;
   for (const step of steps) {
     const scenario: ScenarioResult = { ...step.scenario, results: {} };
     results.scenarios[step.id] = scenario;
     for (const kind of options.servers) {
+      if (step.servers !== undefined && !step.servers.includes(kind)) continue;
       done++;
       log(`[${done}/${total}] ${step.id} · ${kind} …`);
       let row: Row;

@@ -11,6 +11,8 @@ import { join } from "node:path";
 import type { ServerKind } from "../shared/messages.js";
 import { SERVERS, type BenchOptions } from "./config.js";
 import { ROOT } from "./processes.js";
+import type { ClusterRow } from "./cluster.js";
+import type { ScaleRow } from "./scale.js";
 import type { ConnectRow, EchoRow, FailedRow, FanoutRow, ThroughputRow } from "./scenarios.js";
 
 /** The machine a run was made on. */
@@ -33,12 +35,14 @@ export interface Versions {
 }
 
 /** Any row of any scenario. */
-export type Row = ConnectRow | FanoutRow | EchoRow | ThroughputRow | FailedRow;
+export type Row = ConnectRow | FanoutRow | EchoRow | ThroughputRow | ClusterRow | ScaleRow | FailedRow;
 
 /** One scenario: what it did, and a row per server. */
 export interface ScenarioResult {
   title: string;
-  kind: "connect" | "fanout" | "echo" | "throughput";
+  kind: "connect" | "fanout" | "echo" | "throughput" | "cluster" | "scale";
+  /** Servers this scenario does not apply to, and why (the table says so in their column). */
+  omitted?: Partial<Record<ServerKind, string>>;
   results: Partial<Record<ServerKind, Row>>;
 }
 
@@ -131,8 +135,42 @@ const THROUGHPUT: Measure<ThroughputRow>[] = [
   ["CPU server / load (% of a core)", cpuCell],
 ];
 
+function count(value: number): string {
+  return value.toLocaleString("en-US");
+}
+
+/** "nodes / load / Redis": the Redis share is part of what a cluster costs. */
+function clusterCpuCell(row: { serverCpuPct: number; loadCpuPct: number; redisCpuPct?: number }): string {
+  return `${cpuCell(row)} / ${fixed(row.redisCpuPct ?? Number.NaN, 0)}`;
+}
+
+const CLUSTER: Measure<ClusterRow>[] = [
+  ["members on node A + B", (r) => r.membersPerNode.map(count).join(" + ")],
+  ["last member has it, p50 (ms)", (r) => fixed(r.latency.lastMemberMs.p50, 2)],
+  ["last member has it, p99 (ms)", (r) => fixed(r.latency.lastMemberMs.p99, 2)],
+  ["deliveries missing (latency)", (r) => `${r.latency.missing} of ${r.latency.expectedDeliveries}`],
+  ["CPU nodes / load / Redis, latency (% of a core)", (r) => clusterCpuCell(r.latency)],
+  ["deliveries per second", (r) => fixed(r.throughput.deliveriesPerSecond, 0)],
+  ["nodes' CPU-seconds per million deliveries (all nodes)", (r) => fixed(r.throughput.serverCpuSecondsPerMillion, 2)],
+  ["Redis CPU-seconds per million deliveries", (r) => fixed(r.throughput.redisCpuSecondsPerMillion ?? Number.NaN, 2)],
+  ["deliveries missing (throughput)", (r) => `${r.throughput.missing} of ${r.throughput.expectedDeliveries}`],
+  ["CPU nodes / load / Redis, throughput (% of a core)", (r) => clusterCpuCell(r.throughput)],
+];
+const SCALE: Measure<ScaleRow>[] = [
+  ["connections opened", (r) => `${count(r.opened)} of ${count(r.clients)}`],
+  ["connections failed", (r) => count(r.failed)],
+  ["time until all open (s)", (r) => fixed(r.openAllMs / 1000, 2)],
+  ["time until all joined the room (s)", (r) => fixed(r.joinAllMs / 1000, 2)],
+  ["RSS per worker, all joined (MiB)", (r) => r.workerRssAfterKiB.map((kib) => fixed(kib / 1024, 0)).join(" + ")],
+  ["workers' RSS per connection (KiB)", (r) => fixed(r.rssPerConnectionKiB, 1)],
+  ["last member has it, p50 (ms)", (r) => fixed(r.latency.lastMemberMs.p50, 2)],
+  ["last member has it, p99 (ms)", (r) => fixed(r.latency.lastMemberMs.p99, 2)],
+  ["deliveries missing", (r) => `${r.latency.missing} of ${r.latency.expectedDeliveries}`],
+  ["CPU server / load, broadcasting (% of a core)", (r) => cpuCell(r.latency)],
+];
+
 function measuresOf(kind: ScenarioResult["kind"]): Measure<never>[] {
-  const all = { connect: CONNECT, fanout: FANOUT, echo: ECHO, throughput: THROUGHPUT };
+  const all = { connect: CONNECT, fanout: FANOUT, echo: ECHO, throughput: THROUGHPUT, cluster: CLUSTER, scale: SCALE };
   return all[kind] as Measure<never>[];
 }
 
@@ -147,6 +185,8 @@ export function markdownTable(results: BenchResults, servers: readonly ServerKin
     measuresOf(scenario.kind).forEach(([label, cell], index) => {
       const cells = columns.map((server) => {
         const row = scenario.results[server];
+        const omitted = scenario.omitted?.[server];
+        if (omitted !== undefined) return index === 0 ? `omitted: ${omitted}` : "–";
         if (row === undefined) return "not run";
         if ("error" in row) return "failed (see JSON)";
         return (cell as (row: Row) => string)(row);
