@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect as netConnect, createServer as createNetServer } from "node:net";
+import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -14,7 +14,7 @@ import { RedisAdapter } from "../src/adapter/redis/index.js";
 import { waitUntil } from "./adapter-contract.js";
 import { connect, type TestClient } from "./helpers/client.js";
 import { startNode, stopNode, type NodeProcess } from "./helpers/cluster.js";
-import { redisSkipReason, startRedis, type TestRedis } from "./helpers/redis.js";
+import { freePort, redisSkipReason, startRedis, type TestRedis } from "./helpers/redis.js";
 import { startServer, type TestServer } from "./helpers/server.js";
 
 const NGINX = "/usr/sbin/nginx";
@@ -28,17 +28,6 @@ function nginxSkipReason(): string | false {
 }
 
 const skip = redisSkipReason() || nginxSkipReason();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 async function accepting(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -32,7 +32,8 @@ export function redisSkipReason(): string | false {
   return reason;
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port that was free a moment ago on 127.0.0.1 (for programs that need a port given to them). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once("error", reject);
