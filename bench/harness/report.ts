@@ -220,8 +220,15 @@ export function reportSection(results: BenchResults, servers: readonly ServerKin
     results.mode === "quick"
       ? `### ${results.date} — quick mode: smoke figures from tiny counts, NOT to be quoted`
       : `### ${results.date} — full run`;
+  const ids = Object.keys(results.scenarios);
+  const exceptions = [
+    ...(ids.some((id) => id.startsWith("cluster")) ? [`cluster: both nodes on CPU ${p.serverCpu}, Redis on CPU ${p.loadCpu}`] : []),
+    ...(ids.includes("scale") ? ["scale: not pinned"] : []),
+  ];
   const pinning =
-    p.serverCpu === null ? "not pinned" : `servers on CPU ${p.serverCpu}, load generators and harness on CPU ${p.loadCpu}`;
+    p.serverCpu === null
+      ? "not pinned"
+      : [`servers on CPU ${p.serverCpu}, load generators and harness on CPU ${p.loadCpu}`, ...exceptions].join("; ");
   return `
 ${heading}
 
