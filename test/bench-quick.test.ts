@@ -1,6 +1,7 @@
 /**
- * The benchmark harness in quick mode, end to end: every scenario runs against all three servers in
- * child processes, and the report it writes says so. Figures are never compared with a threshold
+ * The benchmark harness in quick mode, end to end: every scenario runs against the servers it applies
+ * to in child processes (the cluster and scale ones with their own redis-server), and the report it
+ * writes says so. Figures are never compared with a threshold
  * (timings on a shared machine mean nothing); what is checked is what a reader of the report relies
  * on: every delivery arrived, every count adds up, and no process outlives the run.
  */
@@ -11,12 +12,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import type { ClusterRow } from "../bench/harness/cluster.js";
+import type { ScaleRow } from "../bench/harness/scale.js";
 import type { ConnectRow, EchoRow, FanoutRow, ThroughputRow } from "../bench/harness/scenarios.js";
 import type { BenchResults, Row } from "../bench/harness/report.js";
+import { redisSkipReason } from "./helpers/redis.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SERVERS = ["conduit", "ws", "socketio"] as const;
-const RUN_TIMEOUT_MS = 150_000;
+const CLUSTER_SERVERS = ["conduit", "socketio"] as const;
+const RUN_TIMEOUT_MS = 200_000;
+/** Without redis-server the harness leaves the cluster and scale scenarios out (in CI this throws). */
+const skipRedis = redisSkipReason();
 
 interface Run {
   code: number | null;
@@ -47,10 +54,13 @@ function runBench(args: string[], onStderr?: (text: string, child: ReturnType<ty
   });
 }
 
-/** The pids the harness reported for its servers and load processes. */
+/**
+ * The pids the harness reported: servers, redis-servers, the CLI's primary ("… server started: pid
+ * N"), the CLI's workers and the load processes.
+ */
 function childPids(stderr: string): number[] {
   const pids = [...stderr.matchAll(/server started: pid (\d+)/g)].map((match) => Number(match[1]));
-  for (const match of stderr.matchAll(/load processes started: pids ([\d, ]+)/g)) {
+  for (const match of stderr.matchAll(/(?:load processes started: pids|, workers) (\d+(?:, \d+)*)/g)) {
     pids.push(...match[1]!.split(",").map((pid) => Number(pid.trim())));
   }
   return pids;
@@ -105,10 +115,15 @@ describe("npm run bench -- --quick", () => {
     assert.match(results.versions.node, /^v\d+/);
     assert.match(results.versions.ws, /^8\./);
     assert.match(results.versions.socketIo, /^4\./);
-    assert.deepEqual(Object.keys(results.scenarios), ["connect", "fanout-1k", "fanout-10k", "echo", "throughput"]);
-    for (const scenario of Object.values(results.scenarios)) {
-      assert.deepEqual(Object.keys(scenario.results), [...SERVERS], scenario.title);
+    const single = ["connect", "fanout-1k", "fanout-10k", "echo", "throughput"];
+    const redis = skipRedis ? [] : ["cluster-1-node", "cluster-2-nodes", "scale"];
+    assert.deepEqual(Object.keys(results.scenarios), [...single, ...redis]);
+    for (const id of single) assert.deepEqual(Object.keys(results.scenarios[id]!.results), [...SERVERS], id);
+    for (const id of redis.filter((name) => name.startsWith("cluster"))) {
+      assert.deepEqual(Object.keys(results.scenarios[id]!.results), [...CLUSTER_SERVERS], id);
+      assert.deepEqual(results.scenarios[id]!.omitted, { ws: "no cluster mode" });
     }
+    if (!skipRedis) assert.deepEqual(Object.keys(results.scenarios.scale!.results), ["conduit"]);
   });
 
   it("connect: every connection opened, and the per-connection figures are computed from them", () => {
@@ -155,6 +170,50 @@ describe("npm run bench -- --quick", () => {
     }
   });
 
+  it("cluster: with 1 node and with 2, every broadcast reached every member, on both nodes", { skip: skipRedis }, () => {
+    for (const [id, nodes] of [["cluster-1-node", 1], ["cluster-2-nodes", 2]] as const) {
+      for (const server of CLUSTER_SERVERS) {
+        const row = ok<ClusterRow>(results.scenarios[id]!.results[server], `${id}/${server}`);
+        assert.equal(row.nodes, nodes);
+        assert.equal(row.membersPerNode.length, nodes);
+        assert.equal(row.membersPerNode.reduce((a, b) => a + b, 0), row.members);
+        // Spread evenly: with two nodes, half the members can only be reached through Redis.
+        assert.ok(Math.max(...row.membersPerNode) - Math.min(...row.membersPerNode) <= 1);
+        const { latency, throughput } = row;
+        assert.equal(latency.clients, row.members);
+        assert.equal(latency.missing, 0);
+        assert.equal(latency.deliveries, latency.broadcasts * row.members);
+        assert.equal(latency.lastMemberMs.samples, latency.broadcasts);
+        assert.ok(throughput.deliveries > 0);
+        assert.equal(throughput.members, row.members);
+        assert.equal(throughput.totalDeliveries, throughput.broadcasts * row.members);
+        assert.equal(throughput.missing, 0);
+        // Redis's CPU was read from /proc in both windows, apart from the nodes'.
+        assert.equal(typeof latency.redisCpuMs, "number");
+        assert.equal(typeof throughput.redisCpuSecondsPerMillion, "number");
+      }
+    }
+  });
+
+  it("scale: every connection opened, every broadcast reached all of them, RSS read per worker", { skip: skipRedis }, () => {
+    const row = ok<ScaleRow>(results.scenarios.scale!.results.conduit, "scale/conduit");
+    assert.equal(row.failed, 0, row.errors.join("; "));
+    assert.equal(row.opened, row.clients);
+    assert.equal(row.workers, 2);
+    assert.equal(row.workerRssBeforeKiB.length, row.workers);
+    assert.equal(row.workerRssAfterKiB.length, row.workers);
+    assert.ok([...row.workerRssBeforeKiB, ...row.workerRssAfterKiB, row.primaryRssKiB].every((kib) => kib > 0));
+    const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(row.rssPerConnectionKiB - (sum(row.workerRssAfterKiB) - sum(row.workerRssBeforeKiB)) / row.opened) < 0.001);
+    const { latency } = row;
+    assert.equal(latency.clients, row.opened);
+    assert.equal(latency.missing, 0);
+    assert.equal(latency.deliveries, latency.broadcasts * row.opened);
+    assert.equal(latency.lastMemberMs.samples, latency.broadcasts);
+    // Spread over two load processes, so the merge across processes is exercised here too.
+    assert.equal(latency.loadProcesses, 2);
+  });
+
   it("appends the table and the same JSON to the Markdown file, and prints the table", () => {
     const markdown = readFileSync(join(dir, "BENCHMARKS.md"), "utf8");
     assert.match(markdown, /quick mode: smoke figures from tiny counts, NOT to be quoted/);
@@ -163,11 +222,17 @@ describe("npm run bench -- --quick", () => {
     assert.ok(json !== null, "a JSON block");
     assert.deepEqual(JSON.parse(json[1]!), results);
     assert.match(run.stdout, /\| connect 300 clients \| time until all open \(s\) \|/);
+    if (!skipRedis) {
+      assert.match(markdown, /\| cluster over Redis, 2 nodes: [^|]+ \| members on node A \+ B \| 20 \+ 20 \| omitted: no cluster mode \| 20 \+ 20 \|/);
+      assert.match(markdown, /\| scale: 300 connections [^|]+ \| connections opened \| 300 of 300 \| omitted: measures conduit-ws's CLI \|/);
+    }
   });
 
   it("leaves no server or load process behind", async () => {
     const pids = childPids(run.stderr);
-    assert.equal(pids.length, 2 + SERVERS.length, run.stderr);
+    // 2 load processes and 3 servers; cluster: 4 configurations, each with a redis-server, 6 nodes in
+    // all; scale: a redis-server, the CLI's primary and its 2 workers.
+    assert.equal(pids.length, 2 + SERVERS.length + (skipRedis ? 0 : 4 + 6 + 1 + 1 + 2), run.stderr);
     assert.deepEqual(await survivors(pids), []);
   });
 });
@@ -188,6 +253,29 @@ describe("npm run bench interrupted", () => {
       assert.equal(run.code, 130, run.stderr);
       const pids = childPids(run.stderr);
       assert.ok(pids.length >= 2, run.stderr);
+      assert.deepEqual(await survivors(pids), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("kills the CLI's primary, its workers and the redis-server on SIGINT", { skip: skipRedis }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "conduit-bench-"));
+    try {
+      let interrupted = false;
+      // Interrupt as soon as `conduit-ws --workers 2` is up: its workers are the harness's grandchildren.
+      const args = ["--quick", "--scenarios", "scale", "--servers", "conduit", "--out", join(dir, "B.md")];
+      const run = await runBench(args, (stderr, child) => {
+        if (!interrupted && /cli server started: pid \d+, workers \d+, \d+/.test(stderr)) {
+          interrupted = true;
+          child.kill("SIGINT");
+        }
+      });
+      assert.ok(interrupted, run.stderr);
+      assert.equal(run.code, 130, run.stderr);
+      const pids = childPids(run.stderr);
+      // 2 load processes, the warm-up server, redis-server, the CLI's primary and its 2 workers.
+      assert.equal(pids.length, 7, run.stderr);
       assert.deepEqual(await survivors(pids), []);
     } finally {
       rmSync(dir, { recursive: true, force: true });
