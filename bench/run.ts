@@ -7,7 +7,7 @@
  * @module
  */
 import { execFileSync } from "node:child_process";
-import { clockTicksPerSecond, openFilesLimit } from "./shared/procfs.js";
+import { clockTicksPerSecond, ephemeralPortCount, openFilesLimit } from "./shared/procfs.js";
 import type { ServerKind } from "./shared/messages.js";
 import { parseArgs, REDIS_SCENARIOS, type BenchOptions } from "./harness/config.js";
 import { runCluster } from "./harness/cluster.js";
@@ -17,7 +17,7 @@ import { elapsedSeconds, log } from "./harness/log.js";
 import { Child, installCleanup } from "./harness/processes.js";
 import { markdownTable, machine, versions, writeReport, type BenchResults, type Row, type ScenarioResult } from "./harness/report.js";
 import { runConnect, runEcho, runFanout, runThroughput } from "./harness/scenarios.js";
-import { loadProcessesNeeded, socketsPerProcess, stopServer, warmUp, type Context } from "./harness/session.js";
+import { largestScenario, loadProcessesNeeded, socketsPerProcess, stopServer, warmUp, type Context } from "./harness/session.js";
 
 /** One scenario of the plan: its key in the results, its description, and how to run it against a server. */
 interface Step {
@@ -140,6 +140,15 @@ async function main(): Promise<void> {
   const limit = openFilesLimit();
   if (limit !== undefined && limit < needed) {
     process.stderr.write(`bench: this run needs ${needed} open files per process, the limit is ${limit} (raise it with ulimit -n)\n`);
+    process.exit(2);
+  }
+  // Every connection needs a local port of its own (one source address, one server address).
+  const ports = ephemeralPortCount();
+  if (ports !== undefined && ports < largestScenario(options) + 500) {
+    process.stderr.write(
+      `bench: this run opens ${largestScenario(options)} connections to one server address; ` +
+        `net.ipv4.ip_local_port_range offers ${ports} local ports (widen it, or run fewer with --scenarios)\n`,
+    );
     process.exit(2);
   }
   if (options.scenarios.some((name) => REDIS_SCENARIOS.includes(name)) && !redisServerAvailable()) {

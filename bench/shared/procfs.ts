@@ -76,3 +76,17 @@ export function childPids(pid: number): number[] {
   }
   return children.sort((a, b) => a - b);
 }
+
+/**
+ * How many local ports connect() may pick from (net.ipv4.ip_local_port_range); undefined when
+ * unreadable. Every connection from one source address to one server address needs its own: this
+ * bounds how many connections the load generators can hold to one server.
+ */
+export function ephemeralPortCount(): number | undefined {
+  try {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    return low !== undefined && high !== undefined && high >= low ? high - low + 1 : undefined;
+  } catch {
+    return undefined;
+  }
+}
