@@ -1,6 +1,8 @@
 /**
- * The four scenarios, as the harness runs them against one server: spread the connections over the
- * load processes, run, and merge what the processes measured into one row per server.
+ * The four single-server scenarios, as the harness runs them against one server: spread the
+ * connections over the load processes, run, and merge what the processes measured into one row per
+ * server. The fan-out latency and throughput rounds are exported on their own, over connections
+ * already open, for the cluster and scale scenarios (`cluster.ts`, `scale.ts`).
  *
  * @module
  */
