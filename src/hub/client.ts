@@ -231,7 +231,7 @@ export class Client {
   /** Sends a whole envelope, `id` included. False when it was dropped. */
   sendMessage(message: Message, options?: SendOptions): boolean {
     const prepared = PreparedMessage.encode(message, options?.droppable ?? false);
-    const queued = this.sendPrepared(prepared);
+    const queued = this.sendPrepared(prepared, true);
     if (queued) this.host.countOut(prepared.type, 1);
     return queued;
   }
@@ -247,9 +247,11 @@ export class Client {
    * Queues a message that was encoded once for many recipients. This is the broadcast hot path: no
    * allocation, just a bound check and a push.
    *
+   * @param direct - a message for this client alone (a reply): it is written as soon as the current
+   *   callback returns, instead of at the end of the event-loop turn with the broadcasts
    * @returns false when the message was skipped (closed, or droppable and the client is slow)
    */
-  sendPrepared(prepared: PreparedMessage): boolean {
+  sendPrepared(prepared: PreparedMessage, direct = false): boolean {
     if (this.closeReason !== undefined || this.#ws.readyState !== 1) return false;
     if (this.#compressed) return this.#sendCompressed(prepared);
     const unsent = this.#queue.unsentBytes;
@@ -260,7 +262,7 @@ export class Client {
       if (!prepared.droppable) this.#closeSlowConsumer();
       return false;
     }
-    this.#queue.push(frame);
+    this.#queue.push(frame, direct);
     return true;
   }
 

@@ -245,7 +245,7 @@ export class Hub implements ClientHost, AdapterHost {
   sendTo(clientId: ClientId, type: string, data?: unknown): boolean {
     const local = this.#clients.get(clientId);
     const prepared = encode(type, data, undefined);
-    if (local !== undefined) return this.#count(prepared, local.sendPrepared(prepared) ? 1 : 0) === 1;
+    if (local !== undefined) return this.#count(prepared, local.sendPrepared(prepared, true) ? 1 : 0) === 1;
     this.#adapter.publishToClient(clientId, type, prepared.json);
     return false;
   }
@@ -291,7 +291,7 @@ export class Hub implements ClientHost, AdapterHost {
     const client = this.#clients.get(clientId);
     if (client === undefined) return false;
     const prepared = PreparedMessage.fromJson(type, json);
-    return this.#count(prepared, client.sendPrepared(prepared) ? 1 : 0) === 1;
+    return this.#count(prepared, client.sendPrepared(prepared, true) ? 1 : 0) === 1;
   }
 
   /** @internal */

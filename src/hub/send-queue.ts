@@ -1,46 +1,76 @@
 /**
- * The write-coalescing half of the send path. Frames bound for one socket within one event-loop turn
- * are gathered in that socket's {@link SendQueue} and written with a single `write` when the turn
- * ends, so a member of a busy room costs one syscall per turn instead of one per message.
+ * The write-coalescing half of the send path. Frames bound for one socket are gathered in that
+ * socket's {@link SendQueue} and written together with a single `write`: broadcast copies at the end
+ * of the event-loop turn, direct replies right after the callback that produced them. A member of a
+ * busy room costs one syscall per turn instead of one per message.
  *
  * @module
  */
 import type { Duplex } from "node:stream";
 
-/** Anything that can be flushed at the end of the turn. */
+/** Anything that can be flushed. */
 interface Flushable {
   flush(): void;
 }
 
-/**
- * Collects the queues that have frames waiting and flushes them all in one `setImmediate`, i.e. after
- * every socket read of the current I/O phase has been handled: messages that arrive together leave
- * together.
- */
-export class FlushScheduler {
-  #dirty: Flushable[] = [];
+/** Queues to flush together at one moment, and how that moment is scheduled. */
+class FlushList {
+  #queues: Flushable[] = [];
   #spare: Flushable[] = [];
-  #scheduled = false;
+  #pending = false;
+  readonly #defer: (run: () => void) => void;
 
-  /** Schedules `queue` to be flushed at the end of this turn. Call once per turn per queue. */
-  schedule(queue: Flushable): void {
-    this.#dirty.push(queue);
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(this.#run);
+  constructor(defer: (run: () => void) => void) {
+    this.#defer = defer;
+  }
+
+  add(queue: Flushable): void {
+    this.#queues.push(queue);
+    if (!this.#pending) {
+      this.#pending = true;
+      this.#defer(this.#run);
     }
   }
 
   readonly #run = (): void => {
-    this.#scheduled = false;
-    // Swap the two arrays instead of allocating: a flush may schedule queues for the next turn.
-    const dirty = this.#dirty;
-    this.#dirty = this.#spare;
-    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
-    dirty.length = 0;
-    this.#spare = dirty;
+    this.#pending = false;
+    // Swap the two arrays instead of allocating: a flush may schedule queues for the next round.
+    const queues = this.#queues;
+    this.#queues = this.#spare;
+    try {
+      for (let i = 0; i < queues.length; i++) queues[i]!.flush();
+    } finally {
+      queues.length = 0;
+      this.#spare = queues;
+    }
   };
 }
+
+/**
+ * When queued frames are written. Broadcast copies wait for the end of the event-loop turn (one
+ * `setImmediate`, after every socket read of the current I/O phase), so a member gets all the
+ * broadcasts of a turn, from every sender, in one write. A direct reply leaves as soon as the callback
+ * that produced it returns (a microtask): it coalesces with the other replies to the same read, and
+ * does not wait for the rest of the I/O phase, which would add to every request's round trip.
+ */
+export class FlushScheduler {
+  readonly #endOfTurn = new FlushList(setImmediate);
+  readonly #afterCallback = new FlushList(queueMicrotask);
+
+  /** Flushes `queue` at the end of this event-loop turn. */
+  endOfTurn(queue: Flushable): void {
+    this.#endOfTurn.add(queue);
+  }
+
+  /** Flushes `queue` once the current callback (and the microtasks before this one) has run. */
+  afterCallback(queue: Flushable): void {
+    this.#afterCallback.add(queue);
+  }
+}
+
+const NOT_SCHEDULED = 0;
+const END_OF_TURN = 1;
+const AFTER_CALLBACK = 2;
 
 /** Below this many bytes, several queued frames are copied into one buffer; above it, written corked. */
 const CONCAT_LIMIT = 64 * 1024;
@@ -53,6 +83,7 @@ export class SendQueue {
   readonly #scheduler: FlushScheduler;
   #frames: Buffer[] = [];
   #bytes = 0;
+  #scheduled: typeof NOT_SCHEDULED | typeof END_OF_TURN | typeof AFTER_CALLBACK = NOT_SCHEDULED;
 
   /**
    * @param socket - the upgraded TCP socket (the same one `ws` reads from)
@@ -68,15 +99,27 @@ export class SendQueue {
     return this.#bytes + this.#socket.writableLength;
   }
 
-  /** Queues a complete frame; it is written when the current event-loop turn ends. */
-  push(frame: Buffer): void {
-    if (this.#frames.length === 0) this.#scheduler.schedule(this);
+  /**
+   * Queues a complete frame. It is written at the end of the event-loop turn, or, with `soon` (a
+   * direct reply), right after the current callback; frames always leave in the order they were queued.
+   */
+  push(frame: Buffer, soon = false): void {
     this.#frames.push(frame);
     this.#bytes += frame.length;
+    if (soon) {
+      if (this.#scheduled !== AFTER_CALLBACK) {
+        this.#scheduled = AFTER_CALLBACK;
+        this.#scheduler.afterCallback(this);
+      }
+    } else if (this.#scheduled === NOT_SCHEDULED) {
+      this.#scheduled = END_OF_TURN;
+      this.#scheduler.endOfTurn(this);
+    }
   }
 
   /** Writes everything queued, now. Called by the scheduler, and before a close frame is sent. */
   flush(): void {
+    this.#scheduled = NOT_SCHEDULED;
     const frames = this.#frames;
     if (frames.length === 0) return;
     const bytes = this.#bytes;
