@@ -54,6 +54,8 @@ export interface ClientHost {
   detach(client: Client, reason: DisconnectReason): void;
   /** Counts queued messages for metrics. */
   countOut(type: string, count: number): void;
+  /** A server-closed client's socket started (+1) or finished (-1) closing. */
+  closingChanged(delta: 1 | -1): void;
   /** Something failed inside the server while serving this client: log it and close with 1011. */
   internalError(client: Client, error: unknown): void;
 }
@@ -94,6 +96,7 @@ function onError(this: WebSocket): void {
 }
 function onClose(this: WebSocket): void {
   const client = clientOf(this);
+  client.socketClosed();
   client.host.detach(client, client.closeReason ?? "client_closed");
 }
 
@@ -132,6 +135,7 @@ export class Client {
   #lastHeartbeat: number;
   #rooms: Set<RoomName> | undefined;
   #metadata: Map<string, unknown> | undefined;
+  #closingCounted = false;
 
   /** @internal created by the hub when a handshake completes */
   constructor(id: ClientId, ws: WebSocket, socket: Duplex, host: ClientHost, init: ClientInit) {
@@ -300,6 +304,7 @@ export class Client {
     this.#queue.flush();
     this.#ws.close(code, reason);
     this.host.detach(this, why);
+    this.#countClosing();
   }
 
   /** Ends the TCP connection without a closing handshake (for peers that stopped answering). */
@@ -308,6 +313,24 @@ export class Client {
     this.#queue.clear();
     this.#ws.terminate();
     this.host.detach(this, why);
+    this.#countClosing();
+  }
+
+  /**
+   * A client the server closed leaves the hub at once, but its socket holds its unsent bytes until the
+   * close completes (or `shutdownTimeout` passes): the hub counts it against `maxConnections` until then.
+   */
+  #countClosing(): void {
+    if (this.#closingCounted || this.#ws.readyState === 3) return;
+    this.#closingCounted = true;
+    this.host.closingChanged(1);
+  }
+
+  /** @internal the socket has closed: it no longer counts against `maxConnections` */
+  socketClosed(): void {
+    if (!this.#closingCounted) return;
+    this.#closingCounted = false;
+    this.host.closingChanged(-1);
   }
 
   /** Sends a WebSocket ping frame (the heartbeat sweep calls this). */

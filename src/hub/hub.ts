@@ -63,6 +63,7 @@ export class Hub implements ClientHost, AdapterHost {
   readonly #metrics: Instrumentation | undefined;
   readonly #listener: HubListener;
   #dispatcher: MessageDispatcher | undefined;
+  #closing = 0;
 
   /** @internal the server builds the hub */
   constructor(options: ServerOptions, adapter: Adapter, logger: Logger, listener: HubListener) {
@@ -83,6 +84,19 @@ export class Hub implements ClientHost, AdapterHost {
   /** How many clients this node holds. */
   get clientCount(): number {
     return this.#clients.size;
+  }
+
+  /**
+   * Clients the server closed whose sockets have not finished closing: they left the hub, but still
+   * hold a socket and its unsent bytes, so admission counts them.
+   */
+  get closingCount(): number {
+    return this.#closing;
+  }
+
+  /** @internal see {@link Hub.closingCount} */
+  closingChanged(delta: 1 | -1): void {
+    this.#closing += delta;
   }
 
   /** How many rooms have a member on this node. */

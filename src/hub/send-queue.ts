@@ -81,7 +81,8 @@ const CONCAT_LIMIT = 64 * 1024;
 export class SendQueue {
   readonly #socket: Duplex;
   readonly #scheduler: FlushScheduler;
-  #frames: Buffer[] = [];
+  /** Created on the first frame and dropped at each flush: an idle connection holds no array. */
+  #frames: Buffer[] | undefined;
   #bytes = 0;
   #scheduled: typeof NOT_SCHEDULED | typeof END_OF_TURN | typeof AFTER_CALLBACK = NOT_SCHEDULED;
 
@@ -104,7 +105,7 @@ export class SendQueue {
    * direct reply), right after the current callback; frames always leave in the order they were queued.
    */
   push(frame: Buffer, soon = false): void {
-    this.#frames.push(frame);
+    (this.#frames ??= []).push(frame);
     this.#bytes += frame.length;
     if (soon) {
       if (this.#scheduled !== AFTER_CALLBACK) {
@@ -121,9 +122,9 @@ export class SendQueue {
   flush(): void {
     this.#scheduled = NOT_SCHEDULED;
     const frames = this.#frames;
-    if (frames.length === 0) return;
+    if (frames === undefined || frames.length === 0) return;
     const bytes = this.#bytes;
-    this.#frames = [];
+    this.#frames = undefined;
     this.#bytes = 0;
     const socket = this.#socket;
     if (!socket.writable) return;
@@ -140,7 +141,7 @@ export class SendQueue {
 
   /** Drops everything queued (the client is gone or being closed for being slow). */
   clear(): void {
-    this.#frames = [];
+    this.#frames = undefined;
     this.#bytes = 0;
   }
 }

@@ -72,16 +72,6 @@ export class Upgrader {
   readonly #allowedOrigins: readonly string[] | undefined;
   readonly #guard: HandshakeGuard;
   #pending = 0;
-  /**
-   * Upgraded sockets not yet closed: the hub's clients plus those still closing. A client closed by
-   * the server (a slow consumer, say) leaves the hub at once, but its socket keeps its unsent bytes
-   * until the peer reads the close frame or `shutdownTimeout` passes, so it counts until then.
-   */
-  #open = 0;
-  readonly #socketClosed = (): void => {
-    this.#open--;
-  };
-
   constructor(wss: WebSocketServer, hub: Hub, options: ServerOptions, logger: Logger, admission: AdmissionState) {
     this.#wss = wss;
     this.#hub = hub;
@@ -149,7 +139,8 @@ export class Upgrader {
       refuseHandshake(socket, 503, "server is shutting down");
       return true;
     }
-    if (this.#open + this.#pending >= this.#options.maxConnections) {
+    // Clients in the hub, sockets the server closed that are still closing, and handshakes in auth.
+    if (this.#hub.clientCount + this.#hub.closingCount + this.#pending >= this.#options.maxConnections) {
       this.#logger.warn({ limit: this.#options.maxConnections }, "connection refused: at maxConnections");
       refuseHandshake(socket, 503, "server is at its connection limit", { "Retry-After": "5" });
       return true;
@@ -165,10 +156,6 @@ export class Upgrader {
 
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity): void {
     this.#wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
-      this.#open++;
-      // 'close' fires once per socket; a shared listener (not a closure or once-wrapper per
-      // connection) keeps an idle connection's memory down.
-      socket.on("close", this.#socketClosed);
       this.#hub.accept(ws, socket, identity);
     });
   }
