@@ -5,6 +5,13 @@
  * of every latency figure, so it must cost as little as possible, and the same for every server it
  * measures. Test code only: the servers under test use `ws`.
  *
+ * Reads use node's `onread` option: the kernel's bytes land in one buffer that every connection of
+ * the process shares, and a callback sees them directly. That skips the readable stream (a Buffer
+ * allocated, pushed and emitted as `data` for every read), which was the larger part of the load
+ * generator's cost per message. The price is that nothing may keep a view of that buffer: a frame
+ * cut in two by TCP is copied out, and {@link RawWebSocket.onText} must use its payload before it
+ * returns.
+ *
  * @module
  */
 import { createHash, randomBytes } from "node:crypto";
@@ -15,64 +22,72 @@ const OPCODE_TEXT = 0x1;
 const OPCODE_CLOSE = 0x8;
 const OPCODE_PING = 0x9;
 const OPCODE_PONG = 0xa;
+const HEAD_END = Buffer.from("\r\n\r\n");
+/** Largest handshake response accepted before the connection is given up. */
+const MAX_HEAD = 16 * 1024;
+
+/** The read buffer every connection of this process shares (reads are handled one at a time). */
+const readBuffer = Buffer.allocUnsafe(256 * 1024);
 
 /** One client connection that sends and receives whole text frames. */
 export class RawWebSocket {
-  /** Called with the payload of every text frame the server sends. */
+  /**
+   * Called with the payload of every text frame the server sends. The payload is a view of a shared
+   * read buffer: valid only until the callback returns.
+   */
   onText: ((payload: Buffer) => void) | undefined;
   readonly #socket: Socket;
   /** Masking key for this connection's frames (client frames must be masked, RFC 6455 §5.3). */
   readonly #mask: Buffer = randomBytes(4);
-  /** Bytes of an incomplete frame, kept until the rest arrives. */
+  /** Bytes of an incomplete frame (copied out of the shared buffer), kept until the rest arrives. */
   #pending: Buffer | undefined;
+  /** Until the handshake is answered: what the response has brought so far. */
+  #head: Buffer | undefined = Buffer.alloc(0);
   readonly #closed: Promise<void>;
+  readonly #opened: Promise<void>;
+  /** The Sec-WebSocket-Accept the server must answer with (RFC 6455 §4.2.2). */
+  readonly #expectedAccept: string;
+  #settleOpen!: (error?: Error) => void;
 
-  private constructor(socket: Socket, leftover: Buffer) {
-    this.#socket = socket;
-    this.#closed = new Promise((resolve) => socket.once("close", () => resolve()));
-    // A server killed at the end of a scenario resets its sockets: nothing to report.
-    socket.on("error", () => {});
-    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
-    if (leftover.length > 0) this.#onData(leftover);
-  }
-
-  /** Connects and completes the handshake; rejects on refusal (with the HTTP status) or timeout. */
-  static open(url: string, timeoutMs = 60_000): Promise<RawWebSocket> {
+  private constructor(url: string, timeoutMs: number) {
     const { hostname, port, pathname, search } = new URL(url);
     const key = randomBytes(16).toString("base64");
     const expectedAccept = createHash("sha1").update(key + GUID).digest("base64");
-    return new Promise((resolve, reject) => {
-      const socket = connect(Number(port), hostname);
-      socket.setNoDelay(true);
-      let head: Buffer = Buffer.alloc(0);
-      const timer = setTimeout(() => fail(new Error(`no handshake within ${timeoutMs} ms`)), timeoutMs);
-      const fail = (error: Error): void => {
+    this.#opened = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.#settleOpen(new Error(`no handshake within ${timeoutMs} ms`)), timeoutMs);
+      this.#settleOpen = (error) => {
         clearTimeout(timer);
-        socket.destroy();
+        this.#settleOpen = () => {};
+        if (error === undefined) return resolve();
+        this.#socket.destroy();
         reject(error);
       };
-      const onHandshake = (chunk: Buffer): void => {
-        head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-        const end = head.indexOf("\r\n\r\n");
-        if (end === -1) return;
-        socket.off("data", onHandshake);
-        socket.off("error", fail);
-        clearTimeout(timer);
-        const response = head.subarray(0, end).toString("latin1");
-        const status = /^HTTP\/1\.1 (\d{3})/.exec(response)?.[1];
-        if (status !== "101") return fail(new Error(`handshake refused with HTTP ${status ?? "?"}`));
-        if (!response.includes(expectedAccept)) return fail(new Error("handshake answered with a wrong Sec-WebSocket-Accept"));
-        resolve(new RawWebSocket(socket, head.subarray(end + 4)));
-      };
-      socket.on("data", onHandshake);
-      socket.once("error", fail);
-      socket.once("connect", () => {
-        socket.write(
-          `GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\n` +
-            `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-        );
-      });
     });
+    this.#expectedAccept = expectedAccept;
+    const socket = connect({
+      port: Number(port),
+      host: hostname,
+      onread: { buffer: readBuffer, callback: (length: number) => (this.#onRead(length), true) },
+    });
+    this.#socket = socket;
+    socket.setNoDelay(true);
+    this.#closed = new Promise((resolve) => socket.once("close", () => resolve()));
+    // A server killed at the end of a scenario resets its sockets: nothing to report once open.
+    socket.on("error", (error) => this.#settleOpen(error));
+    socket.once("close", () => this.#settleOpen(new Error("connection closed during the handshake")));
+    socket.once("connect", () => {
+      socket.write(
+        `GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\n` +
+          `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+    });
+  }
+
+  /** Connects and completes the handshake; rejects on refusal (with the HTTP status) or timeout. */
+  static async open(url: string, timeoutMs = 60_000): Promise<RawWebSocket> {
+    const socket = new RawWebSocket(url, timeoutMs);
+    await socket.#opened;
+    return socket;
   }
 
   /** Sends one text frame. */
@@ -101,8 +116,30 @@ export class RawWebSocket {
     this.#socket.write(frame);
   }
 
+  /** Every read, handshake response first, then frames; `length` bytes are in the shared buffer. */
+  #onRead(length: number): void {
+    const chunk = readBuffer.subarray(0, length);
+    if (this.#head === undefined) return this.#onFrames(chunk);
+    const head = (this.#head = Buffer.concat([this.#head, chunk]));
+    const end = head.indexOf(HEAD_END);
+    if (end === -1) {
+      if (head.length > MAX_HEAD) this.#settleOpen(new Error("handshake response too large"));
+      return;
+    }
+    this.#head = undefined;
+    const response = head.subarray(0, end).toString("latin1");
+    const status = /^HTTP\/1\.1 (\d{3})/.exec(response)?.[1];
+    if (status !== "101") return this.#settleOpen(new Error(`handshake refused with HTTP ${status ?? "?"}`));
+    if (!response.includes(this.#expectedAccept)) {
+      return this.#settleOpen(new Error("handshake answered with a wrong Sec-WebSocket-Accept"));
+    }
+    this.#settleOpen();
+    // `head` is a copy, so the frames that came with the response can be kept as they are.
+    if (end + 4 < head.length) this.#onFrames(head.subarray(end + 4));
+  }
+
   /** Cuts whole frames out of the TCP stream; server frames are unmasked (RFC 6455 §5.1). */
-  #onData(chunk: Buffer): void {
+  #onFrames(chunk: Buffer): void {
     const data = this.#pending === undefined ? chunk : Buffer.concat([this.#pending, chunk]);
     let offset = 0;
     for (;;) {
@@ -127,7 +164,8 @@ export class RawWebSocket {
       else if (opcode === OPCODE_PING) this.#sendFrame(OPCODE_PONG, payload);
       else if (opcode === OPCODE_CLOSE) this.#socket.end();
     }
-    this.#pending = offset < data.length ? data.subarray(offset) : undefined;
+    // A copy: `data` may be the shared read buffer, which the next read overwrites.
+    this.#pending = offset < data.length ? Buffer.from(data.subarray(offset)) : undefined;
   }
 
   /** Ends the connection at once; resolves when it is closed, or after `boundMs`. */
