@@ -9,19 +9,22 @@
 import { execFileSync } from "node:child_process";
 import { clockTicksPerSecond, ephemeralPortCount, openFilesLimit } from "./shared/procfs.js";
 import type { ServerKind } from "./shared/messages.js";
-import { parseArgs, REDIS_SCENARIOS, type BenchOptions } from "./harness/config.js";
+import { parseArgs, REDIS_SCENARIOS, REPEATABLE, type BenchOptions, type ScenarioName } from "./harness/config.js";
 import { runCluster } from "./harness/cluster.js";
 import { redisServerAvailable } from "./harness/external.js";
 import { runScale } from "./harness/scale.js";
 import { elapsedSeconds, log } from "./harness/log.js";
 import { Child, installCleanup } from "./harness/processes.js";
 import { markdownTable, machine, versions, writeReport, type BenchResults, type Row, type ScenarioResult } from "./harness/report.js";
+import { foldRounds, roundOrder } from "./harness/rounds.js";
 import { runConnect, runEcho, runFanout, runThroughput } from "./harness/scenarios.js";
 import { largestScenario, loadProcessesNeeded, socketsPerProcess, stopServer, warmUp, type Context } from "./harness/session.js";
 
 /** One scenario of the plan: its key in the results, its description, and how to run it against a server. */
 interface Step {
   id: string;
+  /** The `--scenarios` name it belongs to. */
+  name: ScenarioName;
   scenario: Omit<ScenarioResult, "results">;
   /** The servers it applies to (default: all); the others are listed in `scenario.omitted`. */
   servers?: readonly ServerKind[];
@@ -39,6 +42,7 @@ function plan(options: BenchOptions): Step[] {
   if (scenarios.includes("connect")) {
     steps.push({
       id: "connect",
+      name: "connect",
       scenario: { kind: "connect", title: `connect ${count(sizes.connect.clients)} clients` },
       run: runConnect,
     });
@@ -47,6 +51,7 @@ function plan(options: BenchOptions): Step[] {
     for (const size of sizes.fanout) {
       steps.push({
         id: size.id,
+        name: "fanout",
         scenario: {
           kind: "fanout",
           title: `fan-out: ${count(size.clients)} in one room, a broadcast every ${size.intervalMs} ms (${size.broadcasts} measured)`,
@@ -59,6 +64,7 @@ function plan(options: BenchOptions): Step[] {
     const { clients, ratePerClient, durationMs } = sizes.echo;
     steps.push({
       id: "echo",
+      name: "echo",
       scenario: { kind: "echo", title: `echo: ${count(clients)} clients × ${ratePerClient}/s for ${durationMs / 1000} s` },
       run: runEcho,
     });
@@ -67,6 +73,7 @@ function plan(options: BenchOptions): Step[] {
     const { members, window, durationMs } = sizes.throughput;
     steps.push({
       id: "throughput",
+      name: "throughput",
       scenario: {
         kind: "throughput",
         title: `fan-out throughput: ${count(members)} members, up to ${window} broadcasts in flight, ${durationMs / 1000} s`,
@@ -79,6 +86,7 @@ function plan(options: BenchOptions): Step[] {
     for (const nodes of [1, 2] as const) {
       steps.push({
         id: nodes === 1 ? "cluster-1-node" : "cluster-2-nodes",
+        name: "cluster",
         scenario: {
           kind: "cluster",
           title:
@@ -95,6 +103,7 @@ function plan(options: BenchOptions): Step[] {
     const { clients, workers, intervalMs, broadcasts } = sizes.scale;
     steps.push({
       id: "scale",
+      name: "scale",
       scenario: {
         kind: "scale",
         title:
@@ -108,6 +117,14 @@ function plan(options: BenchOptions): Step[] {
   }
   // A scenario none of whose servers is selected is left out.
   return steps.filter((step) => step.servers === undefined || step.servers.some((kind) => options.servers.includes(kind)));
+}
+
+/** One round's row as it is; several rounds folded into their median, or the first failure. */
+function combine(rows: Row[]): Row {
+  if (rows.length === 1) return rows[0]!;
+  const failed = rows.findIndex((row) => "error" in row);
+  if (failed !== -1) return { error: `round ${failed + 1}: ${(rows[failed] as { error: string }).error}` };
+  return foldRounds(rows);
 }
 
 function summary(row: Row): string {
@@ -208,24 +225,31 @@ async function main(): Promise<void> {
   await warmUp(ctx);
 
   const steps = plan(options);
-  const total = steps.reduce((n, step) => n + options.servers.filter((kind) => step.servers?.includes(kind) ?? true).length, 0);
+  const serversOf = (step: Step): ServerKind[] => options.servers.filter((kind) => step.servers?.includes(kind) ?? true);
+  const roundsOf = (step: Step): number => (REPEATABLE.includes(step.name) ? options.repeat : 1);
+  const total = steps.reduce((n, step) => n + serversOf(step).length * roundsOf(step), 0);
   let done = 0;
   for (const step of steps) {
-    const scenario: ScenarioResult = { ...step.scenario, results: {} };
+    const rounds = roundsOf(step);
+    const scenario: ScenarioResult = { ...step.scenario, ...(rounds > 1 ? { rounds } : {}), results: {} };
     results.scenarios[step.id] = scenario;
-    for (const kind of options.servers) {
-      if (step.servers !== undefined && !step.servers.includes(kind)) continue;
-      done++;
-      log(`[${done}/${total}] ${step.id} · ${kind} …`);
-      let row: Row;
-      try {
-        row = await step.run(ctx, kind);
-      } catch (error) {
-        row = { error: error instanceof Error ? error.message : String(error) };
+    const rows = new Map<ServerKind, Row[]>();
+    for (let round = 0; round < rounds; round++) {
+      const label = rounds > 1 ? ` (round ${round + 1} of ${rounds})` : "";
+      for (const kind of roundOrder(serversOf(step), round)) {
+        done++;
+        log(`[${done}/${total}] ${step.id} · ${kind}${label} …`);
+        let row: Row;
+        try {
+          row = await step.run(ctx, kind);
+        } catch (error) {
+          row = { error: error instanceof Error ? error.message : String(error) };
+        }
+        rows.set(kind, [...(rows.get(kind) ?? []), row]);
+        log(`[${done}/${total}] ${step.id} · ${kind}${label}: ${summary(row)}`);
       }
-      scenario.results[kind] = row;
-      log(`[${done}/${total}] ${step.id} · ${kind}: ${summary(row)}`);
     }
+    for (const kind of serversOf(step)) scenario.results[kind] = combine(rows.get(kind)!);
   }
   await Promise.all([...(ctx.reusedServers?.values() ?? [])].map((server) => stopServer(ctx, server)));
   await Promise.all(loads.map((load) => load.kill()));

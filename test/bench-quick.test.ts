@@ -237,6 +237,42 @@ describe("npm run bench -- --quick", () => {
   });
 });
 
+describe("npm run bench -- --quick --repeat 2", () => {
+  it("runs each round against every server in turn and reports the rounds' medians and totals", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "conduit-bench-"));
+    try {
+      const args = ["--quick", "--repeat", "2", "--scenarios", "fanout,echo", "--servers", "conduit,ws"];
+      const run = await runBench([...args, "--out", join(dir, "B.md"), "--json", join(dir, "results.json")]);
+      assert.equal(run.code, 0, `bench exited with ${run.code ?? run.signal}:\n${run.stderr}`);
+      const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as BenchResults;
+      // The servers take turns: round 2 starts with the server that ran last in round 1.
+      const order = [...run.stderr.matchAll(/\] echo · (\w+) \(round (\d) of 2\) …/g)].map((match) => `${match[2]}:${match[1]}`);
+      assert.deepEqual(order, ["1:conduit", "1:ws", "2:ws", "2:conduit"]);
+      const median = (a: number, b: number): number => (a + b) / 2;
+      for (const id of ["fanout-1k", "fanout-10k"]) {
+        assert.equal(results.scenarios[id]!.rounds, 2);
+        for (const server of ["conduit", "ws"] as const) {
+          const row = ok<FanoutRow & { rounds: FanoutRow[] }>(results.scenarios[id]!.results[server], `${id}/${server}`);
+          assert.equal(row.rounds.length, 2);
+          const [first, second] = row.rounds as [FanoutRow, FanoutRow];
+          // Counts add up over the rounds; figures are the median of the rounds (JSON keeps 3 decimals).
+          assert.equal(row.missing, 0);
+          assert.equal(row.deliveries, first.deliveries + second.deliveries);
+          assert.equal(row.expectedDeliveries, first.expectedDeliveries + second.expectedDeliveries);
+          assert.ok(Math.abs(row.lastMemberMs.p99 - median(first.lastMemberMs.p99, second.lastMemberMs.p99)) <= 0.001);
+          assert.ok(Math.abs(row.serverCpuPct - median(first.serverCpuPct, second.serverCpuPct)) <= 0.001);
+        }
+      }
+      const echo = ok<EchoRow & { rounds: EchoRow[] }>(results.scenarios.echo!.results.conduit, "echo/conduit");
+      assert.equal(echo.sent, echo.rounds[0]!.sent + echo.rounds[1]!.sent);
+      assert.equal(echo.missing, 0);
+      assert.match(readFileSync(join(dir, "B.md"), "utf8"), /\| echo: 50 clients × 10\/s for 0\.6 s; median of 2 rounds \| round trip p50/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("npm run bench interrupted", () => {
   it("kills its children on SIGINT", async () => {
     const dir = mkdtempSync(join(tmpdir(), "conduit-bench-"));

@@ -97,6 +97,8 @@ export const QUICK: Sizes = {
 export const SCENARIOS = ["connect", "fanout", "echo", "throughput", "cluster", "scale"] as const;
 /** A scenario name. */
 export type ScenarioName = (typeof SCENARIOS)[number];
+/** The scenarios `--repeat` applies to: each runs against one server at a time. */
+export const REPEATABLE: readonly ScenarioName[] = ["connect", "fanout", "echo", "throughput"];
 /** The scenarios that need a `redis-server` binary (the harness starts its own). */
 export const REDIS_SCENARIOS: readonly ScenarioName[] = ["cluster", "scale"];
 /** Every server, in the order they run and appear in tables. */
@@ -119,6 +121,11 @@ export interface BenchOptions {
   verbose: boolean;
   /** Write a V8 CPU profile of every server process into this directory. */
   profile: string | undefined;
+  /**
+   * Rounds of each single-server scenario (connect, fan-out, echo, throughput), the servers taking
+   * turns; the report gives the median of the rounds. The cluster and scale scenarios run once.
+   */
+  repeat: number;
   /** The command line as typed, for the report. */
   command: string;
 }
@@ -134,7 +141,9 @@ const USAGE = `usage: npm run bench -- [options]
   --load-cpu N            pin load generators to CPU N (default 1)
   --no-pin                do not pin processes to CPUs
   --verbose               forward the children's stderr
-  --profile DIR           write a CPU profile (.cpuprofile) of every server process to DIR`;
+  --profile DIR           write a CPU profile (.cpuprofile) of every server process to DIR
+  --repeat N              run connect, fanout, echo and throughput N times per server, the servers
+                          taking turns, and report the median of the rounds (default 1)`;
 
 function list<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T[] {
   const items = (value ?? "").split(",").filter((item) => item.length > 0);
@@ -169,6 +178,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     loadCpu: 1,
     verbose: false,
     profile: undefined,
+    repeat: 1,
     command: ["npm run bench", ...(argv.length > 0 ? ["--", ...argv] : [])].join(" "),
   };
   let pin = true;
@@ -202,6 +212,12 @@ export function parseArgs(argv: string[]): BenchOptions {
       case "--load-cpu":
         options.loadCpu = cpu(argv[++i], flag);
         break;
+      case "--repeat": {
+        const n = Number(argv[++i]);
+        if (!Number.isInteger(n) || n < 1 || n > 50) throw new Error(`--repeat needs a whole number from 1 to 50\n${USAGE}`);
+        options.repeat = n;
+        break;
+      }
       case "--no-pin":
         pin = false;
         break;

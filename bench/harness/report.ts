@@ -41,6 +41,11 @@ export type Row = ConnectRow | FanoutRow | EchoRow | ThroughputRow | ClusterRow 
 export interface ScenarioResult {
   title: string;
   kind: "connect" | "fanout" | "echo" | "throughput" | "cluster" | "scale";
+  /**
+   * Rounds run against each server (`--repeat`); absent for one. With several, each row's counts are
+   * totals over the rounds, its other figures the rounds' median, and `rounds` in the row holds each.
+   */
+  rounds?: number;
   /** Servers this scenario does not apply to, and why (the table says so in their column). */
   omitted?: Partial<Record<ServerKind, string>>;
   results: Partial<Record<ServerKind, Row>>;
@@ -191,7 +196,8 @@ export function markdownTable(results: BenchResults, servers: readonly ServerKin
         if ("error" in row) return "failed (see JSON)";
         return (cell as (row: Row) => string)(row);
       });
-      lines.push(`| ${index === 0 ? scenario.title : ""} | ${label} | ${cells.join(" | ")} |`);
+      const title = scenario.rounds === undefined ? scenario.title : `${scenario.title}; median of ${scenario.rounds} rounds`;
+      lines.push(`| ${index === 0 ? title : ""} | ${label} | ${cells.join(" | ")} |`);
     });
   }
   return lines.join("\n");
@@ -229,6 +235,12 @@ export function reportSection(results: BenchResults, servers: readonly ServerKin
     p.serverCpu === null
       ? "not pinned"
       : [`servers on CPU ${p.serverCpu}, load generators and harness on CPU ${p.loadCpu}`, ...exceptions].join("; ");
+  const rounds = Math.max(1, ...Object.values(results.scenarios).map((scenario) => scenario.rounds ?? 1));
+  const roundsLine =
+    rounds === 1
+      ? ""
+      : `- rounds: ${rounds} of each scenario marked "median of ${rounds} rounds", the servers taking turns (in a full run, a fresh server each round); ` +
+        `each figure is the median of the rounds' figures, counts (deliveries, missing, failed) are totals over the rounds, every round is in the JSON\n`;
   return `
 ${heading}
 
@@ -236,7 +248,7 @@ ${heading}
 - machine: ${m.nproc} × ${m.cpuModel}, ${m.ramGiB} GiB RAM, ${m.kernel}; load average ${m.loadAverageAtStart} when the run began
 - versions: node ${v.node}, ws ${v.ws}, socket.io ${v.socketIo} (client ${v.socketIoClient}), conduit-ws ${v.conduit}
 - pinning: ${pinning}
-
+${roundsLine}
 ${markdownTable(results, servers)}
 
 <details><summary>JSON</summary>
