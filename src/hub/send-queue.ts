@@ -81,7 +81,13 @@ const CONCAT_LIMIT = 64 * 1024;
 export class SendQueue {
   readonly #socket: Duplex;
   readonly #scheduler: FlushScheduler;
-  /** Created on the first frame and dropped at each flush: an idle connection holds no array. */
+  /**
+   * The first frame queued since the last flush. Most flushes carry one frame (one broadcast in a
+   * turn), so it gets a field of its own: queueing it allocates nothing, in a loop that runs once per
+   * member of a room.
+   */
+  #first: Buffer | undefined;
+  /** Every frame queued since the last flush, the first included, once there are two or more. */
   #frames: Buffer[] | undefined;
   #bytes = 0;
   #scheduled: typeof NOT_SCHEDULED | typeof END_OF_TURN | typeof AFTER_CALLBACK = NOT_SCHEDULED;
@@ -105,7 +111,9 @@ export class SendQueue {
    * direct reply), right after the current callback; frames always leave in the order they were queued.
    */
   push(frame: Buffer, soon = false): void {
-    (this.#frames ??= []).push(frame);
+    if (this.#first === undefined) this.#first = frame;
+    else if (this.#frames === undefined) this.#frames = [this.#first, frame];
+    else this.#frames.push(frame);
     this.#bytes += frame.length;
     if (soon) {
       if (this.#scheduled !== AFTER_CALLBACK) {
@@ -121,15 +129,17 @@ export class SendQueue {
   /** Writes everything queued, now. Called by the scheduler, and before a close frame is sent. */
   flush(): void {
     this.#scheduled = NOT_SCHEDULED;
+    const first = this.#first;
+    if (first === undefined) return;
     const frames = this.#frames;
-    if (frames === undefined || frames.length === 0) return;
     const bytes = this.#bytes;
+    this.#first = undefined;
     this.#frames = undefined;
     this.#bytes = 0;
     const socket = this.#socket;
     if (!socket.writable) return;
-    if (frames.length === 1) {
-      socket.write(frames[0]!);
+    if (frames === undefined) {
+      socket.write(first);
     } else if (bytes <= CONCAT_LIMIT) {
       socket.write(Buffer.concat(frames, bytes));
     } else {
@@ -141,6 +151,7 @@ export class SendQueue {
 
   /** Drops everything queued (the client is gone or being closed for being slow). */
   clear(): void {
+    this.#first = undefined;
     this.#frames = undefined;
     this.#bytes = 0;
   }
