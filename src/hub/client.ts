@@ -68,6 +68,13 @@ export interface ClientInit {
   metadata?: Record<string, unknown> | undefined;
 }
 
+/**
+ * Connection times are kept as milliseconds since this module loaded: small whole numbers, which V8
+ * stores in the object itself (as "small integers", for the first 12 days of a process). Milliseconds
+ * since 1970 do not fit, and every such field would cost a boxed number per client.
+ */
+const TIME_ORIGIN = Date.now();
+
 const kClient = Symbol("conduit.client");
 type TrackedSocket = WebSocket & { [kClient]: Client };
 
@@ -131,7 +138,9 @@ export class Client {
   readonly #socket: Duplex;
   readonly #queue: SendQueue;
   readonly #compressed: boolean;
+  /** When the connection was accepted, in ms since {@link TIME_ORIGIN}. */
   readonly #connectedAt: number;
+  /** The last pong or message, in ms since {@link TIME_ORIGIN}. */
   #lastHeartbeat: number;
   #rooms: Set<RoomName> | undefined;
   #metadata: Map<string, unknown> | undefined;
@@ -148,7 +157,7 @@ export class Client {
     this.#socket = socket;
     this.#queue = new SendQueue(socket, host.scheduler);
     this.#compressed = ws.extensions.includes("permessage-deflate");
-    this.#connectedAt = Date.now();
+    this.#connectedAt = Date.now() - TIME_ORIGIN;
     this.#lastHeartbeat = this.#connectedAt;
     if (init.metadata) for (const [key, value] of Object.entries(init.metadata)) this.setMetadata(key, value);
 
@@ -169,17 +178,17 @@ export class Client {
 
   /** When the connection was accepted. */
   get connectedAt(): Date {
-    return new Date(this.#connectedAt);
+    return new Date(TIME_ORIGIN + this.#connectedAt);
   }
 
   /** The time of the last pong or message from this client. */
   get lastHeartbeat(): Date {
-    return new Date(this.#lastHeartbeat);
+    return new Date(TIME_ORIGIN + this.#lastHeartbeat);
   }
 
   /** @internal milliseconds since the epoch of the last pong or message (for the heartbeat sweep) */
   get lastHeartbeatMs(): number {
-    return this.#lastHeartbeat;
+    return TIME_ORIGIN + this.#lastHeartbeat;
   }
 
   /** The rooms this client is in, on this node. */
@@ -340,7 +349,7 @@ export class Client {
 
   /** @internal records that the client is alive (a pong or a message arrived) */
   touch(now: number = Date.now()): void {
-    this.#lastHeartbeat = now;
+    this.#lastHeartbeat = now - TIME_ORIGIN;
   }
 
   /** @internal records why the connection is ending unless a reason is already known */
