@@ -146,3 +146,58 @@ describe("redis faults", { skip }, () => {
     });
   });
 });
+
+describe("presence events across nodes", { skip }, () => {
+  let redis: TestRedis;
+  let a: TestServer;
+  let b: TestServer;
+  const clients: TestClient[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    a = await startServer({ adapter: new RedisAdapter({ url: redis.url }), presenceEventsMaxMembers: 2 });
+    b = await startServer({ adapter: new RedisAdapter({ url: redis.url }), presenceEventsMaxMembers: 2 });
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await a.close();
+    await b.close();
+    await redis.stop();
+  });
+
+  async function open(node: TestServer): Promise<{ client: TestClient; id: string }> {
+    const client = await connect(node.url);
+    clients.push(client);
+    return { client, id: (await client.request("status")).data.client_id as string };
+  }
+
+  /** The client ids `client` was told joined, once `marker` (broadcast after the joins) arrived. */
+  async function joinsSeen(client: TestClient, marker: string): Promise<string[]> {
+    await client.next(marker, 10_000);
+    return client.received.filter((m) => m.type === "member_joined").map((m) => (m.data as { client_id: string }).client_id);
+  }
+
+  it("a join on one node is announced to the members on another", async () => {
+    const onB = await open(b);
+    const onA = await open(a);
+    await onB.client.request("join_room", { room: "small" });
+    await onA.client.request("join_room", { room: "small" });
+    await onA.client.request("broadcast", { room: "small", type: "small-end", payload: null });
+    assert.deepEqual(await joinsSeen(onB.client, "small-end"), [onA.id]);
+  });
+
+  it("presenceEventsMaxMembers applies per node: a node holding more of the room than that pushes none", async () => {
+    // Node B holds three members of "large" (above the limit of 2), node A two (at the limit).
+    const onB = [await open(b), await open(b), await open(b)];
+    const onA = [await open(a), await open(a)];
+    for (const { client } of [...onB, ...onA]) await client.request("join_room", { room: "large" });
+    await onA[1]!.client.request("broadcast", { room: "large", type: "large-end", payload: null });
+    // B announced its second member to its first and no more; none of A's joins reached B's members.
+    assert.deepEqual(await joinsSeen(onB[0]!.client, "large-end"), [onB[1]!.id]);
+    assert.deepEqual(await joinsSeen(onB[1]!.client, "large-end"), []);
+    assert.deepEqual(await joinsSeen(onB[2]!.client, "large-end"), []);
+    // A, at the limit, still announces A's second member to A's first.
+    assert.deepEqual(await joinsSeen(onA[0]!.client, "large-end"), [onA[1]!.id]);
+  });
+});

@@ -218,11 +218,19 @@ export class Hub implements ClientHost, AdapterHost {
    * announced leaving either.
    */
   #announce(type: "member_joined" | "member_left", room: RoomName, client: Client): void {
-    const limit = this.#options.presenceEventsMaxMembers;
-    const sizeWithMember = this.#rooms.size(room) + (type === "member_left" ? 1 : 0);
-    if (limit === 0 || sizeWithMember > limit) return;
+    if (!this.#presenceEventsFor(room, type === "member_left" ? 1 : 0)) return;
     const data = { room, client_id: client.id, user_id: client.userId };
     this.broadcastToRoom(room, type, data, { except: client.id });
+  }
+
+  /**
+   * Whether this node pushes presence events to its members of `room`: while it holds at most
+   * `presenceEventsMaxMembers` of them (`leaving` counts a member that has just left). In a cluster
+   * the limit applies on each node to that node's share of the room.
+   */
+  #presenceEventsFor(room: RoomName, leaving: 0 | 1): boolean {
+    const limit = this.#options.presenceEventsMaxMembers;
+    return limit !== 0 && this.#rooms.size(room) + leaving <= limit;
   }
 
   /** @internal removes a client from the hub and every room; idempotent */
@@ -296,6 +304,12 @@ export class Hub implements ClientHost, AdapterHost {
 
   /** @internal a broadcast published by another node */
   deliver(broadcast: ClusterBroadcast): void {
+    // The publishing node checked the room's size on its side; this node checks its own, so that a
+    // node holding a large share of a room never fans every remote join out to all of it (in a
+    // 27,000-member room that was one delivery per local member for each of another node's first
+    // presenceEventsMaxMembers joins).
+    const room = broadcast.room;
+    if (room !== undefined && PRESENCE_EVENTS.has(broadcast.type) && !this.#presenceEventsFor(room, 0)) return;
     const prepared = PreparedMessage.fromJson(broadcast.type, broadcast.json, broadcast.droppable);
     this.#deliverLocal(broadcast.room, prepared, broadcast.except);
   }
@@ -323,6 +337,9 @@ export class Hub implements ClientHost, AdapterHost {
     return this.#clients.size;
   }
 }
+
+/** The events {@link Hub} pushes about a room's members (reserved: clients cannot broadcast them). */
+const PRESENCE_EVENTS: ReadonlySet<string> = new Set(["member_joined", "member_left"]);
 
 function memberOf(client: Client): MemberInfo {
   return { clientId: client.id, userId: client.userId };
