@@ -145,6 +145,9 @@ describe("npm run bench -- --quick", () => {
         assert.equal(row.missing, 0);
         assert.equal(row.deliveries, row.broadcasts * row.clients);
         assert.equal(row.lastMemberMs.samples, row.broadcasts);
+        assert.equal(row.firstMemberMs.samples, row.broadcasts);
+        // Per broadcast the first arrival precedes the last, so every percentile does too.
+        assert.ok(row.firstMemberMs.p50 <= row.lastMemberMs.p50 && row.firstMemberMs.max <= row.lastMemberMs.max);
       }
     }
     // The larger room is spread over two load processes, so the merge across processes is exercised.

@@ -49,6 +49,12 @@ export interface FanoutRow extends CpuShare {
   missing: number;
   /** Per broadcast: ms from the send until the last member had it. */
   lastMemberMs: Summary;
+  /**
+   * Per broadcast: ms from the send until the first member had it, which is the server's reaction
+   * before its first write (reading, routing, queueing). The gap to `lastMemberMs` is the time the
+   * writes to every member took. JSON only; docs/BENCHMARKS.md, "Where the time goes", reads it.
+   */
+  firstMemberMs: Summary;
 }
 
 /** The echo scenario against one server. */
@@ -151,6 +157,10 @@ export async function fanoutRound(
   const { value: results, cpu } = await measured(ctx, pids, loads, startAt, work);
   const deliveries = sum(results.map((result) => sum(result.counts)));
   const lastMember = Array.from({ length: size.broadcasts }, (_, k) => Math.max(...results.map((result) => result.lastMs[k]!)));
+  const firstMember = Array.from({ length: size.broadcasts }, (_, k) => {
+    const arrivals = results.map((result) => result.firstMs[k]!).filter((ms) => ms >= 0);
+    return arrivals.length === 0 ? -1 : Math.min(...arrivals);
+  });
   return {
     ...cpu,
     clients: size.clients,
@@ -160,6 +170,7 @@ export async function fanoutRound(
     deliveries,
     missing: size.broadcasts * size.clients - deliveries,
     lastMemberMs: summarise(lastMember.filter((ms) => ms >= 0)),
+    firstMemberMs: summarise(firstMember.filter((ms) => ms >= 0)),
   };
 }
 

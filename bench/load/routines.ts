@@ -65,6 +65,7 @@ export async function fanout(command: FanoutCommand): Promise<FanoutResult> {
   const total = warmup + broadcasts;
   const counts = new Array<number>(broadcasts).fill(0);
   const lastMs = new Array<number>(broadcasts).fill(-1);
+  const firstMs = new Array<number>(broadcasts).fill(-1);
   const expected = broadcasts * clients.length;
   let received = 0;
   let finish!: () => void;
@@ -76,6 +77,7 @@ export async function fanout(command: FanoutCommand): Promise<FanoutResult> {
     if (k < 0 || k >= broadcasts) return;
     counts[k]!++;
     if (at - sentAt > lastMs[k]!) lastMs[k] = at - sentAt;
+    if (firstMs[k]! < 0 || at - sentAt < firstMs[k]!) firstMs[k] = at - sentAt;
     if (++received === expected) finish();
   };
   for (const client of clients) {
@@ -101,7 +103,7 @@ export async function fanout(command: FanoutCommand): Promise<FanoutResult> {
   clearTimeout(deadline);
   clearTimeout(sendTimer);
   for (const client of clients) client.onTick = undefined;
-  return { counts, lastMs };
+  return { counts, lastMs, firstMs };
 }
 
 /** Echo under load: see {@link EchoCommand}. */

@@ -106,6 +106,8 @@ export interface FanoutResult {
   counts: number[];
   /** The latest arrival of broadcast k here, as ms after it was sent (-1 when none arrived). */
   lastMs: number[];
+  /** The earliest arrival of broadcast k here, as ms after it was sent (-1 when none arrived). */
+  firstMs: number[];
 }
 
 /** Result of {@link EchoCommand} (warm-up excluded). */
