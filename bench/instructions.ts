@@ -14,17 +14,19 @@
  *
  * @module
  */
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Child, installCleanup } from "./harness/processes.js";
+import { SCRIPTS } from "./harness/session.js";
 import { now } from "./shared/clock.js";
 
-const SCRIPTS = { conduit: "bench/servers/conduit.ts", ws: "bench/servers/ws-hub.ts" } as const;
-const kind = (process.argv[2] ?? "conduit") as keyof typeof SCRIPTS;
+// The two servers that speak the SPEC's protocol, which the raw load client uses.
+const KINDS = ["conduit", "ws"] as const;
+const kind = (process.argv[2] ?? "conduit") as (typeof KINDS)[number];
 const connections = Number(process.argv[3] ?? 2000);
-if (!(kind in SCRIPTS) || !Number.isInteger(connections) || connections < 1) {
+if (!KINDS.includes(kind) || !Number.isInteger(connections) || connections < 1) {
   process.stderr.write("usage: npm run bench:instructions -- [conduit|ws] [connections]\n");
   process.exit(2);
 }
@@ -37,34 +39,16 @@ try {
 
 installCleanup();
 const dir = mkdtempSync(join(tmpdir(), "conduit-callgrind-"));
-const server = spawn(
-  "valgrind",
-  [
-    "--tool=callgrind",
-    "--separate-threads=yes",
-    `--callgrind-out-file=${join(dir, "cg.%p")}`,
-    process.execPath,
-    "--expose-gc",
-    "--import",
-    "tsx",
-    SCRIPTS[kind],
-  ],
-  { stdio: ["ignore", "pipe", "inherit", "ipc"] },
-);
-const port = await new Promise<number>((resolve, reject) => {
-  server.once("exit", (code) => reject(new Error(`server under valgrind exited (${code})`)));
-  server.stdout!.on("data", (chunk: Buffer) => {
-    const match = /"port":(\d+)/.exec(chunk.toString());
-    if (match) resolve(Number(match[1]));
-  });
+const server = new Child({
+  script: SCRIPTS[kind],
+  cpu: undefined,
+  nodeArgs: ["--expose-gc"],
+  prefix: ["valgrind", "--tool=callgrind", "--separate-threads=yes", `--callgrind-out-file=${join(dir, "cg.%p")}`],
+  label: `${kind} server under callgrind`,
+  // valgrind writes its banner to stderr; the Child keeps the tail for its error messages.
+  verbose: false,
 });
-/** Asks the server (bench/servers/child.ts) to collect garbage; resolves with its reply. */
-function collectGarbage(): Promise<void> {
-  return new Promise((resolve) => {
-    server.once("message", () => resolve());
-    server.send({ seq: 1, command: { op: "gc" } });
-  });
-}
+const { port } = await server.ready;
 const load = new Child({ script: "bench/load/worker.ts", cpu: undefined, label: "load", verbose: true });
 await load.ready;
 const url = `ws://127.0.0.1:${port}/ws`;
@@ -75,13 +59,12 @@ for (let round = 0; round < 2; round++) {
   await load.request({ op: "reset" }, 900_000);
 }
 // Start from a collected heap, after the closed connections' teardown, so that neither lands in the count.
-await collectGarbage();
+await server.request({ op: "gc" }, 300_000);
 await new Promise((resolve) => setTimeout(resolve, 2000));
 execFileSync("callgrind_control", ["--zero", String(server.pid)], { stdio: "ignore" });
 await open(connections);
 execFileSync("callgrind_control", ["--dump", String(server.pid)], { stdio: "ignore" });
-server.kill("SIGKILL");
-await load.kill();
+await Promise.all([server.kill(), load.kill()]);
 
 // One file per thread for the dump: thread 1 is node's main thread, the others V8's helpers (garbage
 // collection, compilation) and libuv's pool.

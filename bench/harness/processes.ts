@@ -87,6 +87,11 @@ export interface ChildOptions {
   cpu: number | undefined;
   /** Extra node flags (`--expose-gc`, heap size). */
   nodeArgs?: string[];
+  /**
+   * A command node runs under, in front of it (`valgrind --tool=callgrind …`). It must keep node's pid,
+   * as valgrind does (it runs the program in its own process) and taskset does (it execs).
+   */
+  prefix?: string[];
   /** A label for error messages and `--verbose` output. */
   label: string;
   /** Forward the child's stderr to ours. */
@@ -106,17 +111,22 @@ export class Child {
   readonly #exit: Promise<void>;
 
   constructor(options: ChildOptions) {
-    const nodeArgv = [...(options.nodeArgs ?? []), "--import", "tsx", options.script, ...(options.args ?? [])];
-    const [command, argv] =
-      options.cpu === undefined
-        ? [process.execPath, nodeArgv]
-        : ["taskset", ["--cpu-list", String(options.cpu), process.execPath, ...nodeArgv]];
-    const child = spawn(command, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    const node = [
+      ...(options.prefix ?? []),
+      process.execPath,
+      ...(options.nodeArgs ?? []),
+      "--import",
+      "tsx",
+      options.script,
+      ...(options.args ?? []),
+    ];
+    const [command, ...argv] = options.cpu === undefined ? node : ["taskset", "--cpu-list", String(options.cpu), ...node];
+    const child = spawn(command!, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe", "ipc"] });
     live.add(child);
     this.#process = child;
     this.label = options.label;
     if (child.pid === undefined) throw new Error(`${options.label}: could not spawn ${command}`);
-    // taskset execs node in place: the pid we got is the node process itself.
+    // taskset execs node in place, valgrind runs it in its own process: the pid is node's.
     this.pid = child.pid;
 
     child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {

@@ -39,7 +39,8 @@ export interface Context {
   reusedServers: Map<ServerKind, RunningServer> | undefined;
 }
 
-const SCRIPTS: Record<ServerKind, string> = {
+/** The script of each server under test. */
+export const SCRIPTS: Record<ServerKind, string> = {
   conduit: "bench/servers/conduit.ts",
   ws: "bench/servers/ws-hub.ts",
   socketio: "bench/servers/socketio.ts",
