@@ -11,7 +11,7 @@ import { clockTicksPerSecond, ephemeralPortCount, openFilesLimit } from "./share
 import type { ServerKind } from "./shared/messages.js";
 import { parseArgs, REDIS_SCENARIOS, REPEATABLE, type BenchOptions, type ScenarioName } from "./harness/config.js";
 import { runCluster } from "./harness/cluster.js";
-import { redisServerAvailable } from "./harness/external.js";
+import { redisServerAvailable } from "./shared/redis-server.js";
 import { runScale } from "./harness/scale.js";
 import { elapsedSeconds, log } from "./harness/log.js";
 import { Child, installCleanup } from "./harness/processes.js";

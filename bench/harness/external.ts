@@ -5,11 +5,11 @@
  *
  * @module
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { childPids } from "../shared/procfs.js";
+import { freePort, privateRedisArgs, REDIS_READY, redisServerAvailable } from "../shared/redis-server.js";
 import { killIfRunning, ROOT, track, trackPid, untrackPid } from "./processes.js";
 
 const READY_TIMEOUT_MS = 30_000;
@@ -84,22 +84,6 @@ function startExternal(options: ExternalOptions): Promise<External> {
   });
 }
 
-/** Whether the `redis-server` binary can be run. */
-export function redisServerAvailable(): boolean {
-  return spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 /** A private redis-server. */
 export interface BenchRedis extends External {
   url: string;
@@ -117,10 +101,10 @@ export async function startRedis(cpu: number | undefined, verbose: boolean): Pro
     try {
       const redis = await startExternal({
         command: "redis-server",
-        args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+        args: privateRedisArgs(port),
         cpu,
         label: "redis-server",
-        ready: /Ready to accept connections/,
+        ready: REDIS_READY,
         verbose,
       });
       return { ...redis, url: `redis://127.0.0.1:${port}` };

@@ -2,8 +2,10 @@
  * A private redis-server for one test file, on a free port, so tests never share state with the
  * machine's Redis or with each other.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
+import { spawn, type ChildProcess } from "node:child_process";
+import { freePort, privateRedisArgs, REDIS_READY, redisServerAvailable } from "../../bench/shared/redis-server.js";
+
+export { freePort };
 
 /** A running redis-server. */
 export interface TestRedis {
@@ -15,41 +17,20 @@ export interface TestRedis {
   restart(): Promise<void>;
 }
 
-/** Whether the redis-server binary exists. */
-export function redisAvailable(): boolean {
-  return spawnSync("redis-server", ["--version"]).status === 0;
-}
-
 /**
  * How a Redis test file declares itself: in CI a missing redis-server is a failure; elsewhere the
  * file is skipped with a loud message.
  */
 export function redisSkipReason(): string | false {
-  if (redisAvailable()) return false;
+  if (redisServerAvailable()) return false;
   if (process.env.CI === "true") throw new Error("redis-server is not installed, and CI must run the Redis tests");
   const reason = "redis-server is not installed: SKIPPING the Redis tests (apt-get install redis-server)";
   console.warn(`\n!!! ${reason}\n`);
   return reason;
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1 (for programs that need a port given to them). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 function launch(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = spawn("redis-server", privateRedisArgs(port), { stdio: ["ignore", "pipe", "pipe"] });
   return new Promise((resolve, reject) => {
     let output = "";
     const timer = setTimeout(() => {
@@ -58,7 +39,7 @@ function launch(port: number): Promise<ChildProcess> {
     }, 10_000);
     child.stdout!.on("data", (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes("Ready to accept connections")) {
+      if (REDIS_READY.test(output)) {
         clearTimeout(timer);
         resolve(child);
       }
