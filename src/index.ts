@@ -17,6 +17,7 @@ export { ErrorCode, CloseCode, ConduitError, type DisconnectReason } from "./err
 export { Client, type ClientId, type RoomName, type SendOptions, type JoinOutcome } from "./hub/client.js";
 export { Hub, type BroadcastOptions } from "./hub/hub.js";
 export { PreparedMessage } from "./hub/prepared-message.js";
+export type { SendTiming } from "./hub/send-queue.js";
 export type { Handler, HandlerContext, HandlerDefinition, BinaryHandler } from "./protocol/router.js";
 export type { Message } from "./protocol/message.js";
 export { RESERVED_TYPES } from "./protocol/message.js";

@@ -8,7 +8,7 @@
  */
 import { now } from "../shared/clock.js";
 import { rssKiB } from "../shared/procfs.js";
-import type { ConnectResult, EchoResult, FanoutResult, ServerKind, ThroughputResult } from "../shared/messages.js";
+import type { ConnectResult, EchoResult, FanoutResult, MemoryReport, ServerKind, ThroughputResult } from "../shared/messages.js";
 import type { FanoutSize } from "./config.js";
 import {
   againstServer,
@@ -37,6 +37,9 @@ export interface ConnectRow extends CpuShare {
   rssBeforeKiB: number;
   rssAfterKiB: number;
   rssPerConnectionKiB: number;
+  /** The server's own account of its memory before and after (JSON only): what the RSS is made of. */
+  memoryBefore: MemoryReport;
+  memoryAfter: MemoryReport;
 }
 
 /** A fan-out latency scenario against one server. */
@@ -95,7 +98,7 @@ export function runConnect(ctx: Context, kind: ServerKind): Promise<ConnectRow> 
   return againstServer(ctx, kind, async (server) => {
     const counts = split(clients, ctx.options.sizes.clientsPerProcess);
     const loads = ctx.loads.slice(0, counts.length);
-    await server.child.request({ op: "gc" }, 30_000);
+    const memoryBefore = await server.child.request<MemoryReport>({ op: "gc" }, 30_000);
     const rssBeforeKiB = rssKiB(server.child.pid);
     const startAt = now() + 200;
     const perProcess = Math.max(1, Math.round(concurrency / loads.length));
@@ -105,7 +108,7 @@ export function runConnect(ctx: Context, kind: ServerKind): Promise<ConnectRow> 
       ),
     );
     const { value: results, cpu } = await measured(ctx, { serverPids: [server.child.pid] }, loads, startAt, work);
-    await server.child.request({ op: "gc" }, 30_000);
+    const memoryAfter = await server.child.request<MemoryReport>({ op: "gc" }, 30_000);
     const rssAfterKiB = rssKiB(server.child.pid);
     const opened = sum(results.map((result) => result.opened));
     return {
@@ -119,6 +122,8 @@ export function runConnect(ctx: Context, kind: ServerKind): Promise<ConnectRow> 
       rssBeforeKiB,
       rssAfterKiB,
       rssPerConnectionKiB: (rssAfterKiB - rssBeforeKiB) / opened,
+      memoryBefore,
+      memoryAfter,
     };
   });
 }

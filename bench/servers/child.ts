@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { GcCommand, Reply, Request } from "../shared/messages.js";
+import { getHeapSpaceStatistics } from "node:v8";
+import type { GcCommand, MemoryReport, Reply, Request } from "../shared/messages.js";
 
 /** The address servers under test listen on: loopback only. */
 export const HOST = "127.0.0.1";
@@ -22,11 +23,24 @@ export function announceReady(port: number): void {
       // Twice: the first pass may only promote what the second then frees.
       globalThis.gc();
       globalThis.gc();
-      reply = { seq: message.seq, ok: true, result: process.memoryUsage() };
+      reply = { seq: message.seq, ok: true, result: memoryReport() };
     } else {
       reply = { seq: message.seq, ok: false, error: `unsupported request ${JSON.stringify(message.command)}` };
     }
     process.send?.(reply);
   });
   process.on("disconnect", () => process.exit(0));
+}
+
+function memoryReport(): MemoryReport {
+  const usage = process.memoryUsage();
+  const newSpace = getHeapSpaceStatistics().find((space) => space.space_name === "new_space");
+  const kib = (bytes: number): number => Math.round(bytes / 1024);
+  return {
+    rssKiB: kib(usage.rss),
+    heapUsedKiB: kib(usage.heapUsed),
+    heapCommittedKiB: kib(usage.heapTotal),
+    newSpaceCommittedKiB: kib(newSpace?.space_size ?? 0),
+    externalKiB: kib(usage.external),
+  };
 }

@@ -87,6 +87,19 @@ export interface GcCommand {
   op: "gc";
 }
 
+/** What a server reports after a `gc` request: where its memory is, in KiB. */
+export interface MemoryReport {
+  rssKiB: number;
+  /** Live JS objects after the collection. */
+  heapUsedKiB: number;
+  /** Memory V8 holds for the JS heap, used or not (RSS counts what of it has been touched). */
+  heapCommittedKiB: number;
+  /** Of that, the young generation (semi-spaces): it grows under allocation and shrinks late. */
+  newSpaceCommittedKiB: number;
+  /** Buffers and other memory outside the JS heap that V8 is told of. */
+  externalKiB: number;
+}
+
 /** Every command a load process accepts. */
 export type LoadCommand = ConnectCommand | JoinCommand | FanoutCommand | EchoCommand | ThroughputCommand | ResetCommand;
 

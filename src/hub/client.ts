@@ -10,7 +10,7 @@ import { CloseCode, type DisconnectReason } from "../errors.js";
 import type { Message } from "../protocol/message.js";
 import { PreparedMessage } from "./prepared-message.js";
 import type { RateLimiter } from "./rate-limiter.js";
-import { SendQueue, type FlushScheduler } from "./send-queue.js";
+import { SendQueue, type FlushScheduler, type SendTiming } from "./send-queue.js";
 
 /** A client's id: a random UUID, unique across the cluster. */
 export type ClientId = string;
@@ -244,7 +244,7 @@ export class Client {
   /** Sends a whole envelope, `id` included. False when it was dropped. */
   sendMessage(message: Message, options?: SendOptions): boolean {
     const prepared = PreparedMessage.encode(message, options?.droppable ?? false);
-    const queued = this.sendPrepared(prepared, true);
+    const queued = this.sendPrepared(prepared, "callback");
     if (queued) this.host.countOut(prepared.type, 1);
     return queued;
   }
@@ -260,11 +260,12 @@ export class Client {
    * Queues a message that was encoded once for many recipients. This is the broadcast hot path: no
    * allocation, just a bound check and a push.
    *
-   * @param direct - a message for this client alone (a reply): it is written as soon as the current
-   *   callback returns, instead of at the end of the event-loop turn with the broadcasts
+   * @param timing - when it is written: `"turn"` (the default) with the other broadcasts at the end
+   *   of the event-loop turn; `"callback"` (a message for this client alone, such as a reply) as soon
+   *   as the current callback returns; `"now"` at once, unless frames are already waiting
    * @returns false when the message was skipped (closed, or droppable and the client is slow)
    */
-  sendPrepared(prepared: PreparedMessage, direct = false): boolean {
+  sendPrepared(prepared: PreparedMessage, timing: SendTiming = "turn"): boolean {
     if (this.closeReason !== undefined || this.#ws.readyState !== 1) return false;
     if (this.#compressed) return this.#sendCompressed(prepared);
     const unsent = this.#queue.unsentBytes;
@@ -275,7 +276,7 @@ export class Client {
       if (!prepared.droppable) this.#closeSlowConsumer();
       return false;
     }
-    this.#queue.push(frame, direct);
+    this.#queue.push(frame, timing);
     return true;
   }
 

@@ -267,7 +267,7 @@ export class Hub implements ClientHost, AdapterHost {
   sendTo(clientId: ClientId, type: string, data?: unknown): boolean {
     const local = this.#clients.get(clientId);
     const prepared = encode(type, data, undefined);
-    if (local !== undefined) return this.#count(prepared, local.sendPrepared(prepared, true) ? 1 : 0) === 1;
+    if (local !== undefined) return this.#count(prepared, local.sendPrepared(prepared, "callback") ? 1 : 0) === 1;
     this.#adapter.publishToClient(clientId, type, prepared.json);
     return false;
   }
@@ -279,12 +279,17 @@ export class Hub implements ClientHost, AdapterHost {
     return delivered;
   }
 
-  /** The broadcast loop: one bound check and one push per recipient, no allocation. */
+  /**
+   * The broadcast loop: one bound check and one push (or write) per recipient, no allocation. The
+   * scheduler decides whether this broadcast is written at once or queued to coalesce with the
+   * turn's others.
+   */
   #deliverLocal(room: RoomName | undefined, prepared: PreparedMessage, except: ClientId | undefined): number {
     const recipients = room === undefined ? this.#clients.values() : this.#rooms.members(room).values();
+    const timing = this.scheduler.startBroadcast();
     let delivered = 0;
     for (const client of recipients) {
-      if (client.id !== except && client.sendPrepared(prepared)) delivered++;
+      if (client.id !== except && client.sendPrepared(prepared, timing)) delivered++;
     }
     this.#metrics?.broadcast?.(delivered);
     return this.#count(prepared, delivered);
@@ -319,7 +324,7 @@ export class Hub implements ClientHost, AdapterHost {
     const client = this.#clients.get(clientId);
     if (client === undefined) return false;
     const prepared = PreparedMessage.fromJson(type, json);
-    return this.#count(prepared, client.sendPrepared(prepared, true) ? 1 : 0) === 1;
+    return this.#count(prepared, client.sendPrepared(prepared, "callback") ? 1 : 0) === 1;
   }
 
   /** @internal */

@@ -4,9 +4,15 @@
  * of the event-loop turn, direct replies right after the callback that produced them. A member of a
  * busy room costs one syscall per turn instead of one per message.
  *
+ * Coalescing pays only when a second broadcast follows in the same turn; for a lone broadcast it only
+ * delays the first write until every member has been queued (0.3 µs a member: 3 ms in a room of
+ * 10,000). So the scheduler predicts: after a turn that carried at most one broadcast, the next
+ * turn's first broadcast is written to each member at once, and only what follows it in that turn
+ * is queued; after a turn of two or more, everything is queued again.
+ *
  * @module
  */
-import type { Duplex } from "node:stream";
+import type { Writable } from "node:stream";
 
 /** Anything that can be flushed. */
 interface Flushable {
@@ -56,6 +62,27 @@ class FlushList {
 export class FlushScheduler {
   readonly #endOfTurn = new FlushList(setImmediate);
   readonly #afterCallback = new FlushList(queueMicrotask);
+  /** Broadcasts started in the current turn. */
+  #broadcastsThisTurn = 0;
+  /** Whether the last turn that had broadcasts had two or more: the stream is busy, so coalesce. */
+  #busy = false;
+
+  /**
+   * Called once per broadcast, before its loop over the recipients.
+   *
+   * @returns how to hand the broadcast to each recipient: `"now"` for the first broadcast of a turn
+   *   after a quiet one, `"turn"` (queue until the end of the turn) otherwise
+   */
+  startBroadcast(): SendTiming {
+    if (this.#broadcastsThisTurn++ > 0) return "turn";
+    setImmediate(this.#endTurn);
+    return this.#busy ? "turn" : "now";
+  }
+
+  readonly #endTurn = (): void => {
+    this.#busy = this.#broadcastsThisTurn > 1;
+    this.#broadcastsThisTurn = 0;
+  };
 
   /** Flushes `queue` at the end of this event-loop turn. */
   endOfTurn(queue: Flushable): void {
@@ -68,6 +95,14 @@ export class FlushScheduler {
   }
 }
 
+/**
+ * When a queued frame leaves: `"turn"` at the end of the event-loop turn (broadcasts), `"callback"`
+ * once the current callback returns (replies), `"now"` at once when nothing is queued before it
+ * (the first broadcast after a quiet turn; behind queued frames it leaves with them, after the
+ * callback, so that order is kept).
+ */
+export type SendTiming = "turn" | "callback" | "now";
+
 const NOT_SCHEDULED = 0;
 const END_OF_TURN = 1;
 const AFTER_CALLBACK = 2;
@@ -79,7 +114,7 @@ const CONCAT_LIMIT = 64 * 1024;
  * The frames waiting for one socket, and how many bytes the client has not yet received.
  */
 export class SendQueue {
-  readonly #socket: Duplex;
+  readonly #socket: Writable;
   readonly #scheduler: FlushScheduler;
   /**
    * The first frame queued since the last flush. Most flushes carry one frame (one broadcast in a
@@ -96,7 +131,7 @@ export class SendQueue {
    * @param socket - the upgraded TCP socket (the same one `ws` reads from)
    * @param scheduler - the hub-wide scheduler that flushes at the end of the turn
    */
-  constructor(socket: Duplex, scheduler: FlushScheduler) {
+  constructor(socket: Writable, scheduler: FlushScheduler) {
     this.#socket = socket;
     this.#scheduler = scheduler;
   }
@@ -107,15 +142,20 @@ export class SendQueue {
   }
 
   /**
-   * Queues a complete frame. It is written at the end of the event-loop turn, or, with `soon` (a
-   * direct reply), right after the current callback; frames always leave in the order they were queued.
+   * Queues a complete frame, or writes it at once (see {@link SendTiming}); frames always leave in
+   * the order they were handed over.
    */
-  push(frame: Buffer, soon = false): void {
-    if (this.#first === undefined) this.#first = frame;
-    else if (this.#frames === undefined) this.#frames = [this.#first, frame];
+  push(frame: Buffer, timing: SendTiming): void {
+    if (this.#first === undefined) {
+      if (timing === "now") {
+        if (this.#socket.writable) this.#socket.write(frame);
+        return;
+      }
+      this.#first = frame;
+    } else if (this.#frames === undefined) this.#frames = [this.#first, frame];
     else this.#frames.push(frame);
     this.#bytes += frame.length;
-    if (soon) {
+    if (timing !== "turn") {
       if (this.#scheduled !== AFTER_CALLBACK) {
         this.#scheduled = AFTER_CALLBACK;
         this.#scheduler.afterCallback(this);
