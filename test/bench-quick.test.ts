@@ -16,6 +16,8 @@ import type { ClusterRow } from "../bench/harness/cluster.js";
 import type { ScaleRow } from "../bench/harness/scale.js";
 import type { ConnectRow, EchoRow, FanoutRow, ThroughputRow } from "../bench/harness/scenarios.js";
 import type { BenchResults, Row } from "../bench/harness/report.js";
+import { lastTick, readTick } from "../bench/load/tick.js";
+import { now } from "../bench/shared/clock.js";
 import { redisSkipReason } from "./helpers/redis.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -319,5 +321,40 @@ describe("npm run bench interrupted", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("bench load generator: reading ticks without JSON.parse", () => {
+  const tickOf = (seq: number, sentAt: number): Buffer =>
+    Buffer.from(JSON.stringify({ type: "tick", data: { seq, t: sentAt } }));
+
+  it("reads seq and t exactly as JSON.parse does, for the clock readings the generator writes", () => {
+    const samples = [0, 1, 42, 9_999_999, 123_456.789, 1e-3, 98_765_432.109_876, now(), now() + 0.000_123];
+    for (let i = 0; i < 200; i++) samples.push(Math.random() * 1e9);
+    for (const sentAt of samples) {
+      const raw = tickOf(sentAt === 0 ? 0 : Math.floor(sentAt) % 100_000, sentAt);
+      const parsed = JSON.parse(raw.toString()) as { data: { seq: number; t: number } };
+      assert.ok(readTick(raw), raw.toString());
+      assert.equal(lastTick.seq, parsed.data.seq);
+      // Digits accumulated in a double may round differently from JSON.parse in the last bit.
+      assert.ok(Math.abs(lastTick.sentAt - parsed.data.t) <= Math.abs(parsed.data.t) * 1e-15, `${lastTick.sentAt} vs ${parsed.data.t}`);
+    }
+  });
+
+  it("refuses what it does not read (an exponent, a missing field), so the caller falls back", () => {
+    assert.equal(readTick(tickOf(1, 1e21)), false);
+    assert.equal(readTick(tickOf(1, 1e-7)), false);
+    assert.equal(readTick(Buffer.from('{"type":"tick","data":{"seq":3}}')), false);
+    assert.equal(readTick(Buffer.from('{"type":"tick","data":{"t":3}}')), false);
+    assert.ok(readTick(tickOf(-5, -2.5)));
+    assert.deepEqual(lastTick, { seq: -5, sentAt: -2.5 });
+  });
+
+  it("the clock agrees with process.hrtime() across processes' shared monotonic clock", () => {
+    const [seconds, nanoseconds] = process.hrtime();
+    const reference = seconds * 1e3 + nanoseconds / 1e6;
+    const reading = now();
+    // Two clock reads apart: well under a millisecond unless the offset were wrong.
+    assert.ok(Math.abs(reading - reference) < 0.5, `${reading} vs ${reference}`);
   });
 });

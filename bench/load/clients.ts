@@ -10,6 +10,7 @@
  * @module
  */
 import { RawWebSocket } from "./raw-websocket.js";
+import { lastTick, readTick } from "./tick.js";
 import { io, type Socket } from "socket.io-client";
 import type { ClientKind } from "../shared/messages.js";
 
@@ -55,6 +56,7 @@ function startsWithTick(raw: Buffer): boolean {
   return raw.length >= TICK_PREFIX.length && TICK_PREFIX.compare(raw, 0, TICK_PREFIX.length) === 0;
 }
 
+
 /** A connection to conduit-ws or the `ws` hub, speaking SPEC §2 over a raw WebSocket. */
 class ProtocolClient implements BenchClient {
   onTick: TickListener | undefined;
@@ -71,6 +73,7 @@ class ProtocolClient implements BenchClient {
   #receive(raw: Buffer): void {
     if (startsWithTick(raw)) {
       if (!this.parseTicks) return this.onTick?.(-1, -1);
+      if (readTick(raw, TICK_PREFIX.length)) return this.onTick?.(lastTick.seq, lastTick.sentAt);
       const { data } = JSON.parse(raw.toString()) as { data: TickData };
       return this.onTick?.(data.seq, data.t);
     }
