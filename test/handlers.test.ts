@@ -250,3 +250,43 @@ describe("router: binary handler", () => {
     await c.close();
   });
 });
+
+describe("router: a reply and the handler's other sends keep their order", () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startServer({}, (server) => {
+      // Sends before the reply wait for the end of the callback; the reply must not overtake them.
+      server.registerHandler("send_then_reply", (ctx, client) => {
+        client.send("note", 1);
+        client.send("note", 2);
+        ctx.reply("done");
+      });
+      // The reply is written at once; what the handler sends after it follows it.
+      server.registerHandler("reply_then_send", (ctx, client) => {
+        ctx.reply("done");
+        client.send("note", 3);
+        client.send("note", 4);
+      });
+      server.registerHandler("reply_then_fail", (ctx) => {
+        ctx.reply("done");
+        throw new Error("after the reply");
+      });
+    });
+  });
+  after(() => t.close());
+
+  it("delivers every message in the order the handler produced it", async () => {
+    const client = await connect(t.url);
+    const order = (): string[] => client.received.map((m) => `${m.type}${m.data === undefined ? "" : `:${JSON.stringify(m.data)}`}`);
+    client.send({ type: "send_then_reply", id: "a" });
+    client.send({ type: "reply_then_send", id: "b" });
+    // `next` takes the last message out of `received`: everything before it is still there, in order.
+    await client.next((m) => m.type === "note" && m.data === 4);
+    assert.deepEqual(order(), ["note:1", "note:2", "done", "done", "note:3"]);
+    // A request that already had its reply gets no second one, even when its handler then throws.
+    assert.equal((await client.request("reply_then_fail")).type, "done");
+    assert.equal((await client.request("echo", "after")).type, "echo");
+    assert.equal(client.received.filter((m) => m.type === "error").length, 0);
+    await client.close();
+  });
+});

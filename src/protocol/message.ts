@@ -82,3 +82,10 @@ export function parseMessage(text: string): ParseResult {
   if (id !== undefined) message.id = id;
   return { ok: true, message };
 }
+
+/** The SPEC §2 error envelope: `{"type":"error","data":{"message","code"}}`, with the request's `id`. */
+export function errorMessage(code: string, message: string, id: string | undefined): Message {
+  const envelope: Message = { type: "error", data: { message, code } };
+  if (id !== undefined) envelope.id = id;
+  return envelope;
+}

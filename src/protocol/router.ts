@@ -10,7 +10,7 @@ import type { MessageDispatcher } from "../hub/hub.js";
 import type { Instrumentation } from "../instrumentation.js";
 import type { Logger } from "../logger.js";
 import type { ConduitServer } from "../server.js";
-import type { Message } from "./message.js";
+import { errorMessage, type Message } from "./message.js";
 import { describeIssues, type StandardSchemaV1 } from "./schema.js";
 
 /** What a handler receives besides the client and the message. */
@@ -82,14 +82,14 @@ class RequestContext implements HandlerContext {
     if (this.id !== undefined) message.id = this.id;
     // Serialising may throw (a cycle, a BigInt, data nested too deep for JSON.stringify). Mark the
     // reply as sent only once it was, so the router's error reply can still take its place.
-    this.#client.sendMessage(message);
+    this.#client.sendReply(message);
     this.#replied = true;
   }
 
   replyError(code: string, message: string): void {
     if (this.#replied) return;
     this.#replied = true;
-    this.#client.sendError(code, message, this.id);
+    this.#client.sendReply(errorMessage(code, message, this.id));
   }
 
   /** Called when the handler has finished: a request nobody answered gets its ack. */
