@@ -56,7 +56,6 @@ function startsWithTick(raw: Buffer): boolean {
   return raw.length >= TICK_PREFIX.length && TICK_PREFIX.compare(raw, 0, TICK_PREFIX.length) === 0;
 }
 
-
 /** A connection to conduit-ws or the `ws` hub, speaking SPEC §2 over a raw WebSocket. */
 class ProtocolClient implements BenchClient {
   onTick: TickListener | undefined;

@@ -249,7 +249,7 @@ export class Client {
   /**
    * @internal a handler's reply (or the router's error in its place). It is written at once unless
    * frames are already waiting for this socket: a request gets one reply, and scheduling a flush
-   * after the callback cost about a tenth of the server's CPU per request in the echo benchmark. A
+   * after the callback cost 8 % of the server's CPU per echo (docs/BENCHMARKS.md). A
    * server-initiated {@link Client.send} still waits for the end of the callback, so that a loop of
    * sends to one client leaves in one write.
    */
@@ -274,8 +274,8 @@ export class Client {
    * allocation, just a bound check and a push.
    *
    * @param timing - when it is written: `"turn"` (the default) with the other broadcasts at the end
-   *   of the event-loop turn; `"callback"` (a message for this client alone, such as a reply) as soon
-   *   as the current callback returns; `"now"` at once, unless frames are already waiting
+   *   of the event-loop turn; `"callback"` (a message for this client alone) as soon as the current
+   *   callback returns; `"now"` at once, unless frames are already waiting (see {@link SendTiming})
    * @returns false when the message was skipped (closed, or droppable and the client is slow)
    */
   sendPrepared(prepared: PreparedMessage, timing: SendTiming = "turn"): boolean {

@@ -99,10 +99,10 @@ export class FlushScheduler {
 }
 
 /**
- * When a queued frame leaves: `"turn"` at the end of the event-loop turn (broadcasts), `"callback"`
- * once the current callback returns (replies), `"now"` at once when nothing is queued before it
- * (the first broadcast after a quiet turn; behind queued frames it leaves with them, after the
- * callback, so that order is kept).
+ * When a frame leaves: `"turn"` at the end of the event-loop turn (broadcasts), `"callback"` once the
+ * current callback returns (`client.send`), `"now"` at once when nothing is queued before it (a
+ * handler's reply, the first broadcast after a quiet turn); behind queued frames a `"now"` frame
+ * leaves with them, after the callback, so that order is kept.
  */
 export type SendTiming = "turn" | "callback" | "now";
 
