@@ -196,6 +196,7 @@ async function main(): Promise<void> {
     machine: machine(),
     versions: versions(),
     pinning: { serverCpu: options.serverCpu ?? null, loadCpu: options.loadCpu ?? null },
+    fanoutReceiver: options.receiver,
     scenarios: {},
   };
   const poolSize = loadProcessesNeeded(options);

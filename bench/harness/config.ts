@@ -133,9 +133,20 @@ export interface BenchOptions {
    * {@link FULL_ROUNDS} by default, one in quick mode.
    */
   repeat: number;
+  /**
+   * Who receives the fan-out latency scenario's broadcasts: `native`, one C process
+   * (bench/native/fanout-client.c, built with `cc`), or `node`, the load processes. Only that
+   * scenario; the cluster and scale scenarios use the node load processes.
+   */
+  receiver: Receiver;
   /** The command line as typed, for the report. */
   command: string;
 }
+
+/** The fan-out latency scenario's receivers, see {@link BenchOptions.receiver}. */
+export const RECEIVERS = ["native", "node"] as const;
+/** One of {@link RECEIVERS}. */
+export type Receiver = (typeof RECEIVERS)[number];
 
 const USAGE = `usage: npm run bench -- [options]
   --quick                 small counts, a few seconds per server (checks the harness, not the servers)
@@ -149,6 +160,8 @@ const USAGE = `usage: npm run bench -- [options]
   --no-pin                do not pin processes to CPUs
   --verbose               forward the children's stderr
   --profile DIR           write a CPU profile (.cpuprofile) of every server process to DIR
+  --receiver native|node  who receives the fan-out latency scenario's broadcasts: one C process
+                          (default; built with cc) or the node load processes
   --repeat N              run connect, fanout, echo and throughput N times per server, the servers
                           taking turns, and report the median of the rounds (default ${FULL_ROUNDS}; --quick: 1)`;
 
@@ -186,6 +199,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     verbose: false,
     profile: undefined,
     repeat: FULL_ROUNDS,
+    receiver: "native",
     command: ["npm run bench", ...(argv.length > 0 ? ["--", ...argv] : [])].join(" "),
   };
   let pin = true;
@@ -227,6 +241,9 @@ export function parseArgs(argv: string[]): BenchOptions {
         repeatChosen = true;
         break;
       }
+      case "--receiver":
+        options.receiver = list(argv[++i], RECEIVERS, flag)[0]!;
+        break;
       case "--no-pin":
         pin = false;
         break;

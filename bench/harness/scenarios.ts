@@ -22,7 +22,9 @@ import {
   type Context,
   type CpuShare,
   type Measured,
+  type RunningServer,
 } from "./session.js";
+import { NativeFanoutClient } from "./native-fanout.js";
 import type { Child } from "./processes.js";
 import { split, summarise, type Summary } from "./stats.js";
 
@@ -128,38 +130,58 @@ export function runConnect(ctx: Context, kind: ServerKind): Promise<ConnectRow> 
   });
 }
 
-/** One room, a broadcast every `intervalMs`: how long until the last member has each one. */
+/**
+ * One room, a broadcast every `intervalMs`: how long until the last member has each one. The members
+ * are the native client's (`--receiver native`, the default) or the node load processes'.
+ */
 export function runFanout(ctx: Context, kind: ServerKind, size: FanoutSize): Promise<FanoutRow> {
   return againstServer(ctx, kind, async (server) => {
+    if (ctx.options.receiver === "native") return nativeFanoutRound(ctx, server, kind, size);
     const loads = await connectAll(ctx, server, size.clients);
     await Promise.all(loads.map((load) => send(load, { op: "join", room: ROOM }, 120_000)));
     return fanoutRound(ctx, loads, { serverPids: [server.child.pid] }, size);
   });
 }
 
+type RoundSize = Pick<FanoutSize, "clients" | "intervalMs" | "broadcasts" | "warmup">;
+
+/** A fan-out round with every member in one native client (bench/native/fanout-client.c). */
+async function nativeFanoutRound(ctx: Context, server: RunningServer, kind: ServerKind, size: RoundSize): Promise<FanoutRow> {
+  const client = await NativeFanoutClient.open({ url: server.url, kind, count: size.clients, room: ROOM, cpu: ctx.options.loadCpu, timeoutMs: 300_000 });
+  try {
+    const round = { startAt: now() + 300, warmup: size.warmup, broadcasts: size.broadcasts, intervalMs: size.intervalMs, graceMs: GRACE_MS };
+    const work = client.fanout(round, roundMs(size) + 60_000).then((result) => [result]);
+    return await fanoutRow(size, await measured(ctx, { serverPids: [server.child.pid] }, [client], round.startAt, work));
+  } finally {
+    await client.close();
+  }
+}
+
+function roundMs(size: RoundSize): number {
+  return (size.warmup + size.broadcasts) * size.intervalMs + GRACE_MS;
+}
+
 /**
  * One fan-out latency run over the connections the load processes hold, all members of {@link ROOM};
  * the first connection of the first process sends. `clients` is how many members there are.
  */
-export async function fanoutRound(
-  ctx: Context,
-  loads: Child[],
-  pids: Measured,
-  size: Pick<FanoutSize, "clients" | "intervalMs" | "broadcasts" | "warmup">,
-): Promise<FanoutRow> {
+export async function fanoutRound(ctx: Context, loads: Child[], pids: Measured, size: RoundSize): Promise<FanoutRow> {
   const graceMs = GRACE_MS;
   const startAt = now() + 300;
-  const runMs = (size.warmup + size.broadcasts) * size.intervalMs + graceMs;
   const work = Promise.all(
     loads.map((load, i) =>
       send<FanoutResult>(
         load,
         { op: "fanout", room: ROOM, broadcasts: size.broadcasts, warmup: size.warmup, intervalMs: size.intervalMs, startAt, sender: i === 0, graceMs },
-        runMs + 60_000,
+        roundMs(size) + 60_000,
       ),
     ),
   );
-  const { value: results, cpu } = await measured(ctx, pids, loads, startAt, work);
+  return fanoutRow(size, await measured(ctx, pids, loads, startAt, work));
+}
+
+/** Merges what every receiving process measured into one row. */
+function fanoutRow(size: RoundSize, { value: results, cpu }: { value: FanoutResult[]; cpu: CpuShare }): FanoutRow {
   const deliveries = sum(results.map((result) => sum(result.counts)));
   const lastMember = Array.from({ length: size.broadcasts }, (_, k) => Math.max(...results.map((result) => result.lastMs[k]!)));
   const firstMember = Array.from({ length: size.broadcasts }, (_, k) => {

@@ -161,7 +161,13 @@ export interface Measured {
  * Measures the server's and the load processes' CPU from `startAt` until `work` settles.
  * `work` must already be running (its commands sent) so that every process starts at `startAt`.
  */
-export async function measured<T>(ctx: Context, pids: Measured, loads: Child[], startAt: number, work: Promise<T>): Promise<{ value: T; cpu: CpuShare }> {
+export async function measured<T>(
+  ctx: Context,
+  pids: Measured,
+  loads: readonly { readonly pid: number }[],
+  startAt: number,
+  work: Promise<T>,
+): Promise<{ value: T; cpu: CpuShare }> {
   work.catch(() => {}); // observed below; this only keeps an early failure from counting as unhandled
   const ticks = ctx.ticksPerSecond;
   const sample = (): { at: number; server: number; redis: number | undefined; loads: number } => ({
