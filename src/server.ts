@@ -110,7 +110,12 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
         return server.start();
       },
     });
-    this.#heartbeat = new HeartbeatSweep(resolved.heartbeatInterval, resolved.heartbeatTimeout, () => this.hub.clients());
+    this.#heartbeat = new HeartbeatSweep(
+      resolved.heartbeatInterval,
+      resolved.heartbeatTimeout,
+      () => this.hub.clients(),
+      () => this.hub.clientCount,
+    );
   }
 
   // ---- handlers -----------------------------------------------------------------------------

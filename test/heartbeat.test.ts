@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Client, DisconnectReason } from "../src/index.js";
+import { HeartbeatSweep, type HeartbeatTarget } from "../src/hub/heartbeat.js";
 import { connect, type TestClient } from "./helpers/client.js";
 import { rawUpgrade, serverFrames } from "./helpers/raw.js";
 import { startServer, type TestServer } from "./helpers/server.js";
@@ -96,5 +97,83 @@ describe("heartbeat (SPEC §4)", () => {
     assert.ok(!opcodes.includes(0x8), "no close frame: the server terminated the connection");
     await waitFor(() => t.server.clientCount === 0, "the hub to be empty");
     assert.equal(disconnects.at(-1)?.reason, "heartbeat_timeout");
+  });
+});
+
+describe("heartbeat sweep in slices", () => {
+  /** A stand-in client: the sweep only reads its last heartbeat, pings it or terminates it. */
+  class Target implements HeartbeatTarget {
+    pings = 0;
+    terminated = false;
+    constructor(
+      readonly id: number,
+      public lastHeartbeatMs: number,
+      readonly hub: Map<number, Target>,
+    ) {}
+    ping(): void {
+      this.pings++;
+    }
+    terminate(): void {
+      this.terminated = true;
+      this.hub.delete(this.id);
+    }
+  }
+
+  function hubOf(count: number, lastHeartbeatMs: number): Map<number, Target> {
+    const hub = new Map<number, Target>();
+    for (let id = 0; id < count; id++) hub.set(id, new Target(id, lastHeartbeatMs, hub));
+    return hub;
+  }
+
+  function sweepOf(hub: Map<number, Target>, interval: number, timeout: number): HeartbeatSweep {
+    return new HeartbeatSweep(interval, timeout, () => hub.values(), () => hub.size);
+  }
+
+  it("at the default 30 s, pings a thirtieth of the clients per tick and every client once per pass", () => {
+    const hub = hubOf(100, 0);
+    const sweep = sweepOf(hub, 30_000, 60_000);
+    assert.equal(sweep.slices, 30);
+    const perTick: number[] = [];
+    let before = 0;
+    for (let tick = 0; tick < 25; tick++) {
+      sweep.tick(1000);
+      const total = [...hub.values()].reduce((sum, target) => sum + target.pings, 0);
+      perTick.push(total - before);
+      before = total;
+    }
+    assert.deepEqual(perTick, Array(25).fill(4), "⌈100 / 30⌉ = 4 a tick");
+    assert.deepEqual(new Set([...hub.values()].map((target) => target.pings)), new Set([1]), "each pinged once");
+    sweep.tick(1000);
+    assert.deepEqual([...hub.values()].slice(0, 5).map((target) => target.pings), [2, 2, 2, 2, 1], "the next pass starts over");
+  });
+
+  it("terminates the silent when their turn comes, pings the rest, and goes on past the removed", () => {
+    const hub = hubOf(60, 10_000);
+    hub.get(1)!.lastHeartbeatMs = 0;
+    hub.get(40)!.lastHeartbeatMs = 0;
+    const sweep = sweepOf(hub, 3000, 5000); // 30 slices: 2 clients a tick at first
+    for (let tick = 0; tick < 30; tick++) sweep.tick(10_000);
+    assert.equal(hub.has(1) || hub.has(40), false);
+    const survivors = [...hub.values()];
+    assert.equal(survivors.length, 58);
+    assert.ok(survivors.every((target) => target.pings >= 1 && !target.terminated), "every other client was pinged");
+  });
+
+  it("reaches clients that connect during a pass in that pass", () => {
+    const hub = hubOf(30, 0);
+    const sweep = sweepOf(hub, 30_000, 60_000);
+    sweep.tick(1000);
+    hub.set(30, new Target(30, 0, hub));
+    for (let tick = 1; tick < 30; tick++) sweep.tick(1000);
+    assert.equal(hub.get(30)!.pings, 1);
+  });
+
+  it("with an interval below two ticks' minimum, visits every client every tick", () => {
+    const hub = hubOf(5, 0);
+    const sweep = sweepOf(hub, INTERVAL, TIMEOUT);
+    assert.equal(sweep.slices, 1);
+    sweep.tick(100);
+    sweep.tick(200);
+    assert.deepEqual([...hub.values()].map((target) => target.pings), [2, 2, 2, 2, 2]);
   });
 });
