@@ -17,6 +17,7 @@ import { elapsedSeconds, log } from "./harness/log.js";
 import { Child, installCleanup } from "./harness/processes.js";
 import { markdownTable, machine, versions, writeReport, type BenchResults, type Row, type ScenarioResult } from "./harness/report.js";
 import { foldRounds, roundOrder } from "./harness/rounds.js";
+import { compileChildScripts } from "./harness/compile.js";
 import { runConnect, runEcho, runFanout, runThroughput } from "./harness/scenarios.js";
 import { largestScenario, loadProcessesNeeded, socketsPerProcess, stopServer, warmUp, type Context } from "./harness/session.js";
 
@@ -179,6 +180,7 @@ async function main(): Promise<void> {
     options.scenarios = options.scenarios.filter((name) => !REDIS_SCENARIOS.includes(name));
   }
   installCleanup();
+  compileChildScripts();
   // The harness is mostly idle, but it must not take turns on the server's CPU.
   if (options.loadCpu !== undefined) {
     try {
@@ -196,7 +198,7 @@ async function main(): Promise<void> {
     machine: machine(),
     versions: versions(),
     pinning: { serverCpu: options.serverCpu ?? null, loadCpu: options.loadCpu ?? null },
-    fanoutReceiver: options.receiver,
+    latencyClient: options.latencyClient,
     scenarios: {},
   };
   const poolSize = loadProcessesNeeded(options);

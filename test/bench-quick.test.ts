@@ -61,7 +61,7 @@ function runBench(args: string[], onStderr?: (text: string, child: ReturnType<ty
  * N"), the CLI's workers and the load processes.
  */
 function childPids(stderr: string): number[] {
-  const pids = [...stderr.matchAll(/(?:server|native fan-out client) started: pid (\d+)/g)].map((match) => Number(match[1]));
+  const pids = [...stderr.matchAll(/(?:server|native latency client) started: pid (\d+)/g)].map((match) => Number(match[1]));
   for (const match of stderr.matchAll(/(?:load processes started: pids|, workers) (\d+(?:, \d+)*)/g)) {
     pids.push(...match[1]!.split(",").map((pid) => Number(pid.trim())));
   }
@@ -152,10 +152,10 @@ describe("npm run bench -- --quick", () => {
         assert.ok(row.firstMemberMs.p50 <= row.lastMemberMs.p50 && row.firstMemberMs.max <= row.lastMemberMs.max);
       }
     }
-    // By default one native client holds every member; the node receiver is run by the --repeat test.
-    assert.equal(results.fanoutReceiver, "native");
+    // By default one native client holds every member; the node load processes run in the --repeat test.
+    assert.equal(results.latencyClient, "native");
     assert.equal((results.scenarios["fanout-10k"]!.results.conduit as FanoutRow).loadProcesses, 1);
-    assert.match(readFileSync(join(dir, "BENCHMARKS.md"), "utf8"), /fan-out latency receiver: one C process holding every member/);
+    assert.match(readFileSync(join(dir, "BENCHMARKS.md"), "utf8"), /fan-out latency and echo connections: one C process holds them all/);
   });
 
   it("echo: every request answered, one round-trip time per reply", () => {
@@ -237,10 +237,10 @@ describe("npm run bench -- --quick", () => {
 
   it("leaves no server or load process behind", async () => {
     const pids = childPids(run.stderr);
-    // 2 load processes and 3 servers; a native fan-out client per fan-out size and server; cluster: 4
+    // 2 load processes and 3 servers; a native latency client per fan-out size, echo and server; cluster: 4
     // configurations, each with a redis-server, 6 nodes in all; scale: a redis-server, the CLI's
     // primary and its 2 workers.
-    assert.equal(pids.length, 2 + SERVERS.length + 2 * SERVERS.length + (skipRedis ? 0 : 4 + 6 + 1 + 1 + 2), run.stderr);
+    assert.equal(pids.length, 2 + SERVERS.length + 3 * SERVERS.length + (skipRedis ? 0 : 4 + 6 + 1 + 1 + 2), run.stderr);
     assert.deepEqual(await survivors(pids), []);
   });
 });
@@ -249,8 +249,8 @@ describe("npm run bench -- --quick --repeat 2", () => {
   it("runs each round against every server in turn and reports the rounds' medians and totals", async () => {
     const dir = mkdtempSync(join(tmpdir(), "conduit-bench-"));
     try {
-      // With the node receiver, the larger room is spread over two load processes: their merge is exercised.
-      const args = ["--quick", "--repeat", "2", "--scenarios", "fanout,echo", "--servers", "conduit,ws", "--receiver", "node"];
+      // With the node load processes, the larger room is spread over two: their merge is exercised.
+      const args = ["--quick", "--repeat", "2", "--scenarios", "fanout,echo", "--servers", "conduit,ws", "--latency-client", "node"];
       const run = await runBench([...args, "--out", join(dir, "B.md"), "--json", join(dir, "results.json")]);
       assert.equal(run.code, 0, `bench exited with ${run.code ?? run.signal}:\n${run.stderr}`);
       const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as BenchResults;
@@ -276,8 +276,8 @@ describe("npm run bench -- --quick --repeat 2", () => {
       const echo = ok<EchoRow & { rounds: EchoRow[] }>(results.scenarios.echo!.results.conduit, "echo/conduit");
       assert.equal(echo.sent, echo.rounds[0]!.sent + echo.rounds[1]!.sent);
       assert.equal(echo.missing, 0);
-      assert.equal(results.fanoutReceiver, "node");
-      assert.match(readFileSync(join(dir, "B.md"), "utf8"), /fan-out latency receiver: the node load processes/);
+      assert.equal(results.latencyClient, "node");
+      assert.match(readFileSync(join(dir, "B.md"), "utf8"), /fan-out latency and echo connections: the node load processes/);
       assert.match(readFileSync(join(dir, "B.md"), "utf8"), /\| echo: 50 clients × 10\/s for 0\.6 s; median of 2 rounds \| round trip p50/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

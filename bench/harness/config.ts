@@ -48,11 +48,20 @@ export interface ScaleSize {
   warmup: number;
 }
 
+/** The echo scenario: how many clients, each sending `ratePerClient` echoes a second. */
+export interface EchoSize {
+  clients: number;
+  ratePerClient: number;
+  /** Sent before the measured window, not counted. */
+  warmupMs: number;
+  durationMs: number;
+}
+
 /** Every scenario's size. */
 export interface Sizes {
   connect: { clients: number; concurrency: number };
   fanout: FanoutSize[];
-  echo: { clients: number; ratePerClient: number; warmupMs: number; durationMs: number };
+  echo: EchoSize;
   throughput: { members: number; window: number; warmupMs: number; durationMs: number };
   cluster: ClusterSize;
   scale: ScaleSize;
@@ -134,19 +143,19 @@ export interface BenchOptions {
    */
   repeat: number;
   /**
-   * Who receives the fan-out latency scenario's broadcasts: `native`, one C process
-   * (bench/native/fanout-client.c, built with `cc`), or `node`, the load processes. Only that
-   * scenario; the cluster and scale scenarios use the node load processes.
+   * Who holds the connections of the fan-out latency and echo scenarios: `native`, one C process
+   * (bench/native/latency-client.c, built with `cc`), or `node`, the load processes. The connect,
+   * throughput, cluster and scale scenarios always use the node load processes.
    */
-  receiver: Receiver;
+  latencyClient: LatencyClient;
   /** The command line as typed, for the report. */
   command: string;
 }
 
-/** The fan-out latency scenario's receivers, see {@link BenchOptions.receiver}. */
-export const RECEIVERS = ["native", "node"] as const;
-/** One of {@link RECEIVERS}. */
-export type Receiver = (typeof RECEIVERS)[number];
+/** The latency scenarios' load generators, see {@link BenchOptions.latencyClient}. */
+export const LATENCY_CLIENTS = ["native", "node"] as const;
+/** One of {@link LATENCY_CLIENTS}. */
+export type LatencyClient = (typeof LATENCY_CLIENTS)[number];
 
 const USAGE = `usage: npm run bench -- [options]
   --quick                 small counts, a few seconds per server (checks the harness, not the servers)
@@ -160,7 +169,8 @@ const USAGE = `usage: npm run bench -- [options]
   --no-pin                do not pin processes to CPUs
   --verbose               forward the children's stderr
   --profile DIR           write a CPU profile (.cpuprofile) of every server process to DIR
-  --receiver native|node  who receives the fan-out latency scenario's broadcasts: one C process
+  --latency-client native|node
+                          who holds the fan-out latency and echo connections: one C process
                           (default; built with cc) or the node load processes
   --repeat N              run connect, fanout, echo and throughput N times per server, the servers
                           taking turns, and report the median of the rounds (default ${FULL_ROUNDS}; --quick: 1)`;
@@ -199,7 +209,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     verbose: false,
     profile: undefined,
     repeat: FULL_ROUNDS,
-    receiver: "native",
+    latencyClient: "native",
     command: ["npm run bench", ...(argv.length > 0 ? ["--", ...argv] : [])].join(" "),
   };
   let pin = true;
@@ -241,9 +251,12 @@ export function parseArgs(argv: string[]): BenchOptions {
         repeatChosen = true;
         break;
       }
-      case "--receiver":
-        options.receiver = list(argv[++i], RECEIVERS, flag)[0]!;
+      case "--latency-client": {
+        const [client, ...more] = list(argv[++i], LATENCY_CLIENTS, flag);
+        if (more.length > 0) throw new Error(`${flag} takes one value\n${USAGE}`);
+        options.latencyClient = client!;
         break;
+      }
       case "--no-pin":
         pin = false;
         break;

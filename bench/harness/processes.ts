@@ -9,6 +9,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Ready, Reply, Request } from "../shared/messages.js";
+import { compiledScript } from "./compile.js";
 
 /** The repository root (children run from here so that `tsx` and `node_modules` resolve). */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -79,7 +80,10 @@ export function installCleanup(): void {
 
 /** How a child is started. */
 export interface ChildOptions {
-  /** Module to run, relative to the repository root (a .ts file, run through tsx). */
+  /**
+   * Module to run, relative to the repository root: a .ts file, run from its compiled JavaScript
+   * when the harness compiled it (`compile.ts`), through tsx otherwise.
+   */
   script: string;
   /** Arguments after the script (`process.argv[2]` onwards). */
   args?: string[];
@@ -111,13 +115,12 @@ export class Child {
   readonly #exit: Promise<void>;
 
   constructor(options: ChildOptions) {
+    const compiled = compiledScript(options.script);
     const node = [
       ...(options.prefix ?? []),
       process.execPath,
       ...(options.nodeArgs ?? []),
-      "--import",
-      "tsx",
-      options.script,
+      ...(compiled === undefined ? ["--import", "tsx", options.script] : [compiled]),
       ...(options.args ?? []),
     ];
     const [command, ...argv] = options.cpu === undefined ? node : ["taskset", "--cpu-list", String(options.cpu), ...node];

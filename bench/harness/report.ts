@@ -9,7 +9,7 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 import type { ServerKind } from "../shared/messages.js";
-import { SERVERS, type BenchOptions, type Receiver } from "./config.js";
+import { SERVERS, type BenchOptions, type LatencyClient } from "./config.js";
 import { ROOT } from "./processes.js";
 import type { ClusterRow } from "./cluster.js";
 import type { ScaleRow } from "./scale.js";
@@ -60,10 +60,10 @@ export interface BenchResults {
   versions: Versions;
   pinning: { serverCpu: number | null; loadCpu: number | null };
   /**
-   * Who received the fan-out latency scenario's broadcasts (`--receiver`). Absent in runs before the
-   * native client existed: they used the node load processes.
+   * Who held the fan-out latency and echo connections (`--latency-client`). Absent in runs before
+   * the native client existed: they used the node load processes.
    */
-  fanoutReceiver?: Receiver;
+  latencyClient?: LatencyClient;
   scenarios: Record<string, ScenarioResult>;
 }
 
@@ -246,11 +246,11 @@ export function reportSection(results: BenchResults, servers: readonly ServerKin
       ? ""
       : `- rounds: ${rounds} of each scenario marked "median of ${rounds} rounds", the servers taking turns (in a full run, a fresh server each round); ` +
         `each figure is the median of the rounds' figures, counts (deliveries, missing, failed) are totals over the rounds, every round is in the JSON\n`;
-  const receiver = !ids.some((id) => id.startsWith("fanout"))
+  const latency = !ids.some((id) => id.startsWith("fanout") || id === "echo")
     ? ""
-    : results.fanoutReceiver === "native"
-      ? "- fan-out latency receiver: one C process holding every member (bench/native/fanout-client.c)\n"
-      : "- fan-out latency receiver: the node load processes\n";
+    : results.latencyClient === "native"
+      ? "- fan-out latency and echo connections: one C process holds them all (bench/native/latency-client.c)\n"
+      : "- fan-out latency and echo connections: the node load processes\n";
   return `
 ${heading}
 
@@ -258,7 +258,7 @@ ${heading}
 - machine: ${m.nproc} × ${m.cpuModel}, ${m.ramGiB} GiB RAM, ${m.kernel}; load average ${m.loadAverageAtStart} when the run began
 - versions: node ${v.node}, ws ${v.ws}, socket.io ${v.socketIo} (client ${v.socketIoClient}), conduit-ws ${v.conduit}
 - pinning: ${pinning}
-${receiver}${roundsLine}
+${latency}${roundsLine}
 ${markdownTable(results, servers)}
 
 <details><summary>JSON</summary>

@@ -9,7 +9,7 @@
 import { now } from "../shared/clock.js";
 import { rssKiB } from "../shared/procfs.js";
 import type { ConnectResult, EchoResult, FanoutResult, MemoryReport, ServerKind, ThroughputResult } from "../shared/messages.js";
-import type { FanoutSize } from "./config.js";
+import type { EchoSize, FanoutSize } from "./config.js";
 import {
   againstServer,
   connectAll,
@@ -24,7 +24,7 @@ import {
   type Measured,
   type RunningServer,
 } from "./session.js";
-import { NativeFanoutClient } from "./native-fanout.js";
+import { NativeClient } from "./native-client.js";
 import type { Child } from "./processes.js";
 import { split, summarise, type Summary } from "./stats.js";
 
@@ -132,11 +132,11 @@ export function runConnect(ctx: Context, kind: ServerKind): Promise<ConnectRow> 
 
 /**
  * One room, a broadcast every `intervalMs`: how long until the last member has each one. The members
- * are the native client's (`--receiver native`, the default) or the node load processes'.
+ * are the native client's (`--latency-client native`, the default) or the node load processes'.
  */
 export function runFanout(ctx: Context, kind: ServerKind, size: FanoutSize): Promise<FanoutRow> {
   return againstServer(ctx, kind, async (server) => {
-    if (ctx.options.receiver === "native") return nativeFanoutRound(ctx, server, kind, size);
+    if (ctx.options.latencyClient === "native") return nativeFanoutRound(ctx, server, kind, size);
     const loads = await connectAll(ctx, server, size.clients);
     await Promise.all(loads.map((load) => send(load, { op: "join", room: ROOM }, 120_000)));
     return fanoutRound(ctx, loads, { serverPids: [server.child.pid] }, size);
@@ -145,9 +145,9 @@ export function runFanout(ctx: Context, kind: ServerKind, size: FanoutSize): Pro
 
 type RoundSize = Pick<FanoutSize, "clients" | "intervalMs" | "broadcasts" | "warmup">;
 
-/** A fan-out round with every member in one native client (bench/native/fanout-client.c). */
+/** A fan-out round with every member in one native client (bench/native/latency-client.c). */
 async function nativeFanoutRound(ctx: Context, server: RunningServer, kind: ServerKind, size: RoundSize): Promise<FanoutRow> {
-  const client = await NativeFanoutClient.open({ url: server.url, kind, count: size.clients, room: ROOM, cpu: ctx.options.loadCpu, timeoutMs: 300_000 });
+  const client = await NativeClient.open({ url: server.url, kind, count: size.clients, room: ROOM, cpu: ctx.options.loadCpu, timeoutMs: 300_000 });
   try {
     const round = { startAt: now() + 300, warmup: size.warmup, broadcasts: size.broadcasts, intervalMs: size.intervalMs, graceMs: GRACE_MS };
     const work = client.fanout(round, roundMs(size) + 60_000).then((result) => [result]);
@@ -201,36 +201,47 @@ function fanoutRow(size: RoundSize, { value: results, cpu }: { value: FanoutResu
   };
 }
 
-/** Every client sends echoes at a steady rate: round-trip times. */
+/**
+ * Every client sends echoes at a steady rate: round-trip times. The connections are the native
+ * client's (`--latency-client native`, the default) or the node load processes'.
+ */
 export function runEcho(ctx: Context, kind: ServerKind): Promise<EchoRow> {
   const size = ctx.options.sizes.echo;
-  const graceMs = GRACE_MS;
+  const round = { ratePerClient: size.ratePerClient, warmupMs: size.warmupMs, durationMs: size.durationMs, graceMs: GRACE_MS };
+  const timeoutMs = size.warmupMs + size.durationMs + GRACE_MS + 60_000;
   return againstServer(ctx, kind, async (server) => {
+    const serverPids = { serverPids: [server.child.pid] };
+    if (ctx.options.latencyClient === "native") {
+      const client = await NativeClient.open({ url: server.url, kind, count: size.clients, room: undefined, cpu: ctx.options.loadCpu, timeoutMs: 300_000 });
+      try {
+        const startAt = now() + 300;
+        const work = client.echo({ ...round, startAt }, timeoutMs).then((result) => [result]);
+        return echoRow(size, await measured(ctx, serverPids, [client], startAt, work));
+      } finally {
+        await client.close();
+      }
+    }
     const loads = await connectAll(ctx, server, size.clients);
     const startAt = now() + 300;
-    const work = Promise.all(
-      loads.map((load) =>
-        send<EchoResult>(
-          load,
-          { op: "echo", ratePerClient: size.ratePerClient, warmupMs: size.warmupMs, durationMs: size.durationMs, startAt, graceMs },
-          size.warmupMs + size.durationMs + graceMs + 60_000,
-        ),
-      ),
-    );
-    const { value: results, cpu } = await measured(ctx, { serverPids: [server.child.pid] }, loads, startAt, work);
-    const sent = sum(results.map((result) => result.sent));
-    const received = sum(results.map((result) => result.received));
-    return {
-      ...cpu,
-      clients: size.clients,
-      ratePerClient: size.ratePerClient,
-      durationMs: size.durationMs,
-      sent,
-      received,
-      missing: sent - received,
-      rttMs: summarise(results.flatMap((result) => result.samplesMs)),
-    };
+    const work = Promise.all(loads.map((load) => send<EchoResult>(load, { op: "echo", ...round, startAt }, timeoutMs)));
+    return echoRow(size, await measured(ctx, serverPids, loads, startAt, work));
   });
+}
+
+/** Merges what every sending process measured into one row. */
+function echoRow(size: EchoSize, { value: results, cpu }: { value: EchoResult[]; cpu: CpuShare }): EchoRow {
+  const sent = sum(results.map((result) => result.sent));
+  const received = sum(results.map((result) => result.received));
+  return {
+    ...cpu,
+    clients: size.clients,
+    ratePerClient: size.ratePerClient,
+    durationMs: size.durationMs,
+    sent,
+    received,
+    missing: sent - received,
+    rttMs: summarise(results.flatMap((result) => result.samplesMs)),
+  };
 }
 
 /** One room, broadcasts as fast as every member keeps up: deliveries per second and their CPU cost. */

@@ -1,26 +1,28 @@
 /**
- * The fan-out latency scenario's native load generator (`bench/native/fanout-client.c`): built with
- * the system's C compiler on first use, run pinned to the load CPU, driven by one command line per
- * round on its stdin, answering one JSON line per round on its stdout.
+ * The latency scenarios' native load generator (`bench/native/latency-client.c`): built with the
+ * system's C compiler on first use, run pinned to the load CPU, driven by one command line per round
+ * on its stdin, answering one JSON line per round on its stdout. It runs the fan-out latency and the
+ * echo scenarios.
  *
- * It exists because the figure the scenario measures, the time until the LAST member has a
- * broadcast, includes the load generator's time to receive every copy: node's receive path costs
- * about as much per message as the servers' send path, so with a node reader the figure followed
- * the reader. The C reader costs one epoll event and one read per message. docs/BENCHMARKS.md,
- * "The fan-out load generator", has the measures. `--receiver node` keeps the node reader.
+ * It exists because the fan-out figure, the time until the LAST member has a broadcast, includes the
+ * load generator's time to receive every copy: node's receive path costs about as much per message
+ * as the servers' send path, so with a node reader the figure followed the reader. The C client
+ * costs one epoll event and one read per message, and adds no timer or garbage-collector jitter to
+ * an echo's round trip. docs/BENCHMARKS.md, "The latency client", has the measures.
+ * `--latency-client node` keeps the node load processes.
  *
  * @module
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { FanoutResult, ServerKind } from "../shared/messages.js";
+import type { EchoResult, FanoutResult, ServerKind } from "../shared/messages.js";
 import { log } from "./log.js";
 import { ROOT, track } from "./processes.js";
 
-const SOURCE = join(ROOT, "bench/native/fanout-client.c");
+const SOURCE = join(ROOT, "bench/native/latency-client.c");
 const BUILD_DIR = join(ROOT, "node_modules/.cache/conduit-bench");
-const BINARY = join(BUILD_DIR, "fanout-client");
+const BINARY = join(BUILD_DIR, "latency-client");
 
 /** How many connections may be between connect and room membership at once. */
 const CONCURRENCY = 100;
@@ -28,17 +30,17 @@ const CONCURRENCY = 100;
 /**
  * Compiles the client unless an up-to-date binary is there; returns its path.
  *
- * @throws Error naming the missing compiler (and `--receiver node`) when `cc` is not installed
+ * @throws Error naming the missing compiler (and `--latency-client node`) when `cc` is not installed
  */
-export function buildNativeFanout(): string {
+export function buildNativeClient(): string {
   const built = statOrUndefined(BINARY);
   if (built !== undefined && built.mtimeMs >= statSync(SOURCE).mtimeMs) return BINARY;
   mkdirSync(BUILD_DIR, { recursive: true });
   try {
-    execFileSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", "-std=c11", "-o", BINARY, SOURCE], { stdio: ["ignore", "ignore", "pipe"] });
+    execFileSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", "-std=c11", "-o", BINARY, SOURCE, "-lm"], { stdio: ["ignore", "ignore", "pipe"] });
   } catch (error) {
     const detail = (error as { stderr?: Buffer }).stderr?.toString().trim() ?? String(error);
-    throw new Error(`could not build the native fan-out client (install gcc, or run with --receiver node): ${detail}`);
+    throw new Error(`could not build the native latency client (install gcc, or run with --latency-client node): ${detail}`);
   }
   return BINARY;
 }
@@ -51,7 +53,7 @@ function statOrUndefined(path: string): ReturnType<typeof statSync> | undefined 
   }
 }
 
-/** What a round needs; the same fields as the node load processes' `fanout` command. */
+/** What a fan-out round needs; the same fields as the node load processes' `fanout` command. */
 export interface NativeFanoutRound {
   startAt: number;
   warmup: number;
@@ -60,8 +62,17 @@ export interface NativeFanoutRound {
   graceMs: number;
 }
 
-/** One running native client: every connection of a fan-out scenario, room members once open. */
-export class NativeFanoutClient {
+/** What an echo round needs; the same fields as the node load processes' `echo` command. */
+export interface NativeEchoRound {
+  startAt: number;
+  warmupMs: number;
+  durationMs: number;
+  ratePerClient: number;
+  graceMs: number;
+}
+
+/** One running native client: every connection of a scenario (room members, when it has a room). */
+export class NativeClient {
   readonly pid: number;
   readonly #process: ChildProcess;
   readonly #lines: string[] = [];
@@ -98,18 +109,25 @@ export class NativeFanoutClient {
   }
 
   /**
-   * Starts the client against `url` with `count` connections and resolves once every one has
-   * joined `room`.
+   * Starts the client against `url` with `count` connections and resolves once every one is open
+   * and, with a `room`, has joined it.
    */
-  static async open(options: { url: string; kind: ServerKind; count: number; room: string; cpu: number | undefined; timeoutMs: number }): Promise<NativeFanoutClient> {
+  static async open(options: {
+    url: string;
+    kind: ServerKind;
+    count: number;
+    room: string | undefined;
+    cpu: number | undefined;
+    timeoutMs: number;
+  }): Promise<NativeClient> {
     const { hostname, port } = new URL(options.url);
     const protocol = options.kind === "socketio" ? "socketio" : "ws";
-    const client = new NativeFanoutClient(
-      buildNativeFanout(),
-      [hostname, port, protocol, String(options.count), String(CONCURRENCY), options.room],
+    const client = new NativeClient(
+      buildNativeClient(),
+      [hostname, port, protocol, String(options.count), String(CONCURRENCY), options.room ?? "-"],
       options.cpu,
     );
-    log(`native fan-out client started: pid ${client.pid}, ${options.count} connections`);
+    log(`native latency client started: pid ${client.pid}, ${options.count} connections`);
     try {
       const ready = await client.#next<{ ready: true; opened: number }>(options.timeoutMs);
       if (ready.opened !== options.count) throw new Error(`native client opened ${ready.opened} of ${options.count}`);
@@ -120,11 +138,18 @@ export class NativeFanoutClient {
     return client;
   }
 
-  /** Runs one round; resolves with what the node load processes report for the same command. */
+  /** Runs one fan-out round; resolves with what the node load processes report for the same command. */
   fanout(round: NativeFanoutRound, timeoutMs: number): Promise<FanoutResult> {
     const { startAt, warmup, broadcasts, intervalMs, graceMs } = round;
     this.#process.stdin!.write(`fanout ${startAt.toFixed(4)} ${warmup} ${broadcasts} ${intervalMs} ${graceMs}\n`);
     return this.#next<FanoutResult>(timeoutMs);
+  }
+
+  /** Runs one echo round; resolves with what the node load processes report for the same command. */
+  echo(round: NativeEchoRound, timeoutMs: number): Promise<EchoResult> {
+    const { startAt, warmupMs, durationMs, ratePerClient, graceMs } = round;
+    this.#process.stdin!.write(`echo ${startAt.toFixed(4)} ${warmupMs} ${durationMs} ${ratePerClient} ${graceMs}\n`);
+    return this.#next<EchoResult>(timeoutMs);
   }
 
   /** Ends the client (its connections close with it). */
@@ -140,14 +165,14 @@ export class NativeFanoutClient {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiting = undefined;
-        reject(new Error(`native fan-out client: no answer within ${timeoutMs} ms`));
+        reject(new Error(`native latency client: no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#waiting = (line) => {
         clearTimeout(timer);
-        if (line === "") return reject(new Error(`native fan-out client exited: ${this.#stderr.trim()}`));
+        if (line === "") return reject(new Error(`native latency client exited: ${this.#stderr.trim()}`));
         const parsed = JSON.parse(line) as T | { error: string };
         if (typeof parsed === "object" && parsed !== null && "error" in parsed) {
-          return reject(new Error(`native fan-out client: ${parsed.error}`));
+          return reject(new Error(`native latency client: ${parsed.error}`));
         }
         resolve(parsed as T);
       };

@@ -1,5 +1,5 @@
 /*
- * The fan-out latency scenario's load generator, in C.
+ * The load generator of the latency scenarios (fan-out and echo), in C.
  *
  * Why C: the last-member latency the scenario measures includes the load generator's own time to
  * receive every copy. In node that costs about 10 µs per message (a read syscall, node's C++ -> JS
@@ -7,26 +7,35 @@
  * to 12 µs), so the figure followed the reader rather than the server. Here a message costs what
  * the kernel costs: one epoll event and one read.
  *
- * It opens `count` WebSocket connections to one server, joins every one to a room, and then runs
- * fan-out rounds: connection 0 sends a broadcast every `intervalMs`, carrying its sequence number
- * and the send time, and every copy's arrival is recorded. It speaks the two protocols the
+ * The same holds, less strongly, for the echo round trip, where node's timers and garbage collector
+ * add their own jitter to every sample.
+ *
+ * It opens `count` WebSocket connections to one server, joins every one to a room (unless ROOM is
+ * "-"), and then runs rounds. Fan-out: connection 0 sends a broadcast every `intervalMs`, carrying
+ * its sequence number and the send time, and every copy's arrival is recorded. Echo: every
+ * connection sends `rate` echo requests a second carrying the send time, spread evenly (each
+ * millisecond, what is due by then, round-robin over the connections); every reply's round trip is
+ * recorded. It speaks the two protocols the
  * benchmark's servers speak: SPEC §2 JSON messages (conduit-ws and the plain ws hub) and Socket.IO 4
  * over the WebSocket transport (Engine.IO v4 packets).
  *
  * Times are CLOCK_MONOTONIC in milliseconds, the clock node's `process.hrtime()` reads, so they can
  * be compared with the harness's.
  *
- * Usage: fanout-client HOST PORT ws|socketio COUNT CONCURRENCY ROOM
+ * Usage: latency-client HOST PORT ws|socketio COUNT CONCURRENCY ROOM|-
  * stdout, one JSON line each: {"ready":true,"opened":N} once every connection has joined, then one
  * result per command. stdin, one command per line:
  *   fanout START_AT WARMUP BROADCASTS INTERVAL_MS GRACE_MS
  *     -> {"counts":[...],"lastMs":[...],"firstMs":[...]} (per measured broadcast; -1 = none arrived)
+ *   echo START_AT WARMUP_MS DURATION_MS RATE GRACE_MS
+ *     -> {"sent":N,"received":N,"samplesMs":[...]} (sends and replies from START_AT + WARMUP_MS on)
  * It exits when stdin closes. Errors: {"error":"..."} on stdout, exit status 1.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -48,7 +57,7 @@ enum phase {
   PHASE_SIO_OPEN,     /* Socket.IO: waiting for the Engine.IO open packet ("0{...}") */
   PHASE_SIO_CONNECT,  /* Socket.IO: "40" sent, waiting for the namespace's "40{...}" */
   PHASE_JOINING,      /* join sent, waiting for its confirmation */
-  PHASE_MEMBER,       /* in the room */
+  PHASE_MEMBER,       /* in the room (or, without a room, open) */
 };
 
 struct connection {
@@ -63,6 +72,7 @@ struct connection {
 static enum protocol protocol;
 static const char *host;
 static int port;
+/* The room to join; NULL for none. */
 static const char *room;
 static struct connection *connections;
 static int count;
@@ -81,6 +91,15 @@ static struct {
   long received;
   long expected;
 } round_state;
+
+/* The echo round in progress (all zero outside a round). */
+static struct {
+  int active;
+  double measure_from;
+  double *samples;
+  long received;
+  long replies;
+} echo_state;
 
 static double now_ms(void) {
   struct timespec ts;
@@ -173,6 +192,23 @@ static void send_join(struct connection *c) {
   c->phase = PHASE_JOINING;
 }
 
+/* The connection is upgraded (and, for Socket.IO, in its namespace): join the room, if there is one. */
+static void on_open(struct connection *c) {
+  if (room != NULL) return send_join(c);
+  c->phase = PHASE_MEMBER;
+  members++;
+}
+
+static void send_echo(struct connection *c, double sent_at) {
+  char message[96];
+  if (protocol == PROTOCOL_JSON) {
+    snprintf(message, sizeof message, "{\"type\":\"echo\",\"data\":%.4f}", sent_at);
+  } else {
+    snprintf(message, sizeof message, "42[\"echo\",%.4f]", sent_at);
+  }
+  send_text(c, message);
+}
+
 static void send_broadcast(struct connection *c, int seq, double sent_at) {
   char message[256];
   if (protocol == PROTOCOL_JSON) {
@@ -222,6 +258,15 @@ static void on_tick(const unsigned char *payload, size_t length, double at) {
   round_state.received++;
 }
 
+/* An echo reply, {"type":"echo","data":{"original":T}} or 42["echo",{"original":T}]. */
+static void on_echo_reply(const unsigned char *payload, size_t length, double at) {
+  const unsigned char *after;
+  double sent_at;
+  if (!read_number(payload, length, "\"original\":", &after, &sent_at)) return;
+  echo_state.replies++;
+  if (sent_at >= echo_state.measure_from) echo_state.samples[echo_state.received++] = at - sent_at;
+}
+
 static int starts_with(const unsigned char *payload, size_t length, const char *prefix) {
   size_t n = strlen(prefix);
   return length >= n && memcmp(payload, prefix, n) == 0;
@@ -231,6 +276,7 @@ static int starts_with(const unsigned char *payload, size_t length, const char *
 static void on_text(struct connection *c, const unsigned char *payload, size_t length, double at) {
   if (c->phase == PHASE_MEMBER) {
     if (protocol == PROTOCOL_SOCKETIO && length == 1 && payload[0] == '2') return send_text(c, "3"); /* Engine.IO ping */
+    if (echo_state.active) return on_echo_reply(payload, length, at);
     return on_tick(payload, length, at);
   }
   if (protocol == PROTOCOL_SOCKETIO) {
@@ -239,7 +285,7 @@ static void on_text(struct connection *c, const unsigned char *payload, size_t l
       send_text(c, "40");
       c->phase = PHASE_SIO_CONNECT;
     } else if (c->phase == PHASE_SIO_CONNECT && starts_with(payload, length, "40")) {
-      send_join(c);
+      on_open(c);
     } else if (c->phase == PHASE_JOINING && starts_with(payload, length, "430")) {
       if (memmem(payload, length, "\"error\"", 7) != NULL) fail("join refused: %.*s", (int)(length < 200 ? length : 200), payload);
       c->phase = PHASE_MEMBER;
@@ -302,7 +348,7 @@ static size_t on_upgrade_response(struct connection *c, const unsigned char *dat
   if (protocol == PROTOCOL_SOCKETIO) {
     c->phase = PHASE_SIO_OPEN;
   } else {
-    send_join(c);
+    on_open(c);
   }
   return head + on_frames(c, data + head, length - head, at);
 }
@@ -443,8 +489,46 @@ static void run_fanout(double start_at, int warmup, int broadcasts, double inter
   free(round_state.first_ms);
 }
 
+static void run_echo(double start_at, double warmup_ms, double duration_ms, double rate, double grace_ms) {
+  double per_second = count * rate;
+  long total = lround(per_second * (warmup_ms + duration_ms) / 1000);
+  echo_state.measure_from = start_at + warmup_ms;
+  echo_state.samples = malloc((size_t)(total > 0 ? total : 1) * sizeof(double));
+  if (echo_state.samples == NULL) fail("out of memory");
+  echo_state.received = 0;
+  echo_state.replies = 0;
+  echo_state.active = 1;
+
+  long sent = 0;
+  long sent_measured = 0;
+  double deadline = start_at + warmup_ms + duration_ms + grace_ms;
+  for (;;) {
+    double at = now_ms();
+    if (at >= start_at) {
+      long due = (long)floor((at - start_at) * per_second / 1000);
+      if (due > total) due = total;
+      while (sent < due) {
+        at = now_ms();
+        send_echo(&connections[sent % count], at);
+        if (at >= echo_state.measure_from) sent_measured++;
+        sent++;
+      }
+    }
+    if (echo_state.replies >= total || at >= deadline) break;
+    /* Wake up every millisecond to send what is due (before the start: at the start). */
+    poll_once(sent < total ? (at < start_at - 1 ? (int)(start_at - at) : 1) : (int)(deadline - at) + 1);
+  }
+  echo_state.active = 0;
+
+  printf("{\"sent\":%ld,\"received\":%ld,", sent_measured, echo_state.received);
+  print_numbers("samplesMs", echo_state.samples, (int)echo_state.received, 1);
+  printf("}\n");
+  fflush(stdout);
+  free(echo_state.samples);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 7) fail("usage: fanout-client HOST PORT ws|socketio COUNT CONCURRENCY ROOM");
+  if (argc != 7) fail("usage: latency-client HOST PORT ws|socketio COUNT CONCURRENCY ROOM|-");
   host = argv[1];
   port = atoi(argv[2]);
   if (strcmp(argv[3], "ws") == 0) {
@@ -456,8 +540,8 @@ int main(int argc, char **argv) {
   }
   count = atoi(argv[4]);
   int concurrency = atoi(argv[5]);
-  room = argv[6];
-  if (count < 1 || concurrency < 1 || strlen(room) > 64 || strpbrk(room, "\"\\") != NULL) fail("bad arguments");
+  room = strcmp(argv[6], "-") == 0 ? NULL : argv[6];
+  if (count < 1 || concurrency < 1 || (room != NULL && (strlen(room) > 64 || strpbrk(room, "\"\\") != NULL))) fail("bad arguments");
   srand((unsigned)getpid());
 
   connections = calloc((size_t)count, sizeof *connections);
@@ -492,10 +576,13 @@ int main(int argc, char **argv) {
     }
     epoll_ctl(epoll_fd, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
     if (fgets(line, sizeof line, stdin) == NULL) return 0;
-    double start_at, interval_ms, grace_ms;
+    double start_at, interval_ms, grace_ms, warmup_ms, duration_ms, rate;
     int warmup, broadcasts;
     if (sscanf(line, "fanout %lf %d %d %lf %lf", &start_at, &warmup, &broadcasts, &interval_ms, &grace_ms) == 5) {
+      if (room == NULL) fail("fanout needs a room");
       run_fanout(start_at, warmup, broadcasts, interval_ms, grace_ms);
+    } else if (sscanf(line, "echo %lf %lf %lf %lf %lf", &start_at, &warmup_ms, &duration_ms, &rate, &grace_ms) == 5) {
+      run_echo(start_at, warmup_ms, duration_ms, rate, grace_ms);
     } else {
       fail("unknown command");
     }
