@@ -1,30 +1,28 @@
 /*
  * The load generator of the latency scenarios (fan-out and echo), in C.
  *
- * Why C: the last-member latency the scenario measures includes the load generator's own time to
- * receive every copy. In node that costs about 10 µs per message (a read syscall, node's C++ -> JS
- * call per read, frame parsing in JS), more than the servers under test spend per member (about 9
- * to 12 µs), so the figure followed the reader rather than the server. Here a message costs what
- * the kernel costs: one epoll event and one read.
- *
- * The same holds, less strongly, for the echo round trip, where node's timers and garbage collector
- * add their own jitter to every sample.
+ * Why C: the last-member latency of the fan-out scenario includes the load generator's own time to
+ * receive every copy. In node that cost about as much per message as the servers under test spend
+ * per member (a read, node's C++ -> JS call per read, frame parsing in JS: about 10 µs on the Intel
+ * host, 18 µs on the AMD host, where the servers spend 9 to 12 and 16 to 23), so the figure followed
+ * the reader rather than the server. Here a message costs what the kernel costs: one epoll event and
+ * one read. For the echo round trip it also leaves out node's timer and garbage-collector jitter.
  *
  * It opens `count` WebSocket connections to one server, joins every one to a room (unless ROOM is
  * "-"), and then runs rounds. Fan-out: connection 0 sends a broadcast every `intervalMs`, carrying
  * its sequence number and the send time, and every copy's arrival is recorded. Echo: every
- * connection sends `rate` echo requests a second carrying the send time, spread evenly (each
- * millisecond, what is due by then, round-robin over the connections); every reply's round trip is
- * recorded. It speaks the two protocols the
- * benchmark's servers speak: SPEC §2 JSON messages (conduit-ws and the plain ws hub) and Socket.IO 4
- * over the WebSocket transport (Engine.IO v4 packets).
+ * connection sends `rate` echo requests a second carrying the send time, spread evenly (whenever it
+ * wakes, at least every millisecond, what is due by then, round-robin over the connections); every
+ * reply's round trip is recorded. It speaks the two protocols the benchmark's servers speak: SPEC §2
+ * JSON messages (conduit-ws and the plain ws hub) and Socket.IO 4 over the WebSocket transport
+ * (Engine.IO v4 packets).
  *
  * Times are CLOCK_MONOTONIC in milliseconds, the clock node's `process.hrtime()` reads, so they can
  * be compared with the harness's.
  *
  * Usage: latency-client HOST PORT ws|socketio COUNT CONCURRENCY ROOM|-
- * stdout, one JSON line each: {"ready":true,"opened":N} once every connection has joined, then one
- * result per command. stdin, one command per line:
+ * stdout, one JSON line each: {"ready":true,"opened":N} once every connection is open (and in the
+ * room, when there is one), then one result per command. stdin, one command per line:
  *   fanout START_AT WARMUP BROADCASTS INTERVAL_MS GRACE_MS
  *     -> {"counts":[...],"lastMs":[...],"firstMs":[...]} (per measured broadcast; -1 = none arrived)
  *   echo START_AT WARMUP_MS DURATION_MS RATE GRACE_MS
