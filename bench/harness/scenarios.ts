@@ -151,12 +151,13 @@ async function nativeFanoutRound(ctx: Context, server: RunningServer, kind: Serv
   try {
     const round = { startAt: now() + 300, warmup: size.warmup, broadcasts: size.broadcasts, intervalMs: size.intervalMs, graceMs: GRACE_MS };
     const work = client.fanout(round, roundMs(size) + 60_000).then((result) => [result]);
-    return await fanoutRow(size, await measured(ctx, { serverPids: [server.child.pid] }, [client], round.startAt, work));
+    return fanoutRow(size, await measured(ctx, { serverPids: [server.child.pid] }, [client], round.startAt, work));
   } finally {
     await client.close();
   }
 }
 
+/** How long a round may take: its scheduled sends, then the grace period for late deliveries. */
 function roundMs(size: RoundSize): number {
   return (size.warmup + size.broadcasts) * size.intervalMs + GRACE_MS;
 }
