@@ -31,6 +31,9 @@ const ENTRIES: Record<string, string> = {
   worker: "bench/load/worker.ts",
 };
 
+/** Whether {@link compileChildScripts} has run in this process. */
+let compiled = false;
+
 /** Compiles every child script; afterwards {@link compiledScript} finds them. */
 export function compileChildScripts(): void {
   const entryPoints = Object.fromEntries(Object.entries(ENTRIES).map(([name, source]) => [name, join(ROOT, source)]));
@@ -47,8 +50,6 @@ export function compileChildScripts(): void {
   });
   compiled = true;
 }
-
-let compiled = false;
 
 /**
  * The compiled file of `script` (a path relative to the root, as in {@link ENTRIES}), once

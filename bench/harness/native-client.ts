@@ -16,7 +16,7 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { EchoResult, FanoutResult, ServerKind } from "../shared/messages.js";
+import type { ClientKind, EchoResult, FanoutResult } from "../shared/messages.js";
 import { log } from "./log.js";
 import { ROOT, track } from "./processes.js";
 
@@ -33,7 +33,7 @@ const CONCURRENCY = 100;
  * @throws Error naming the missing compiler (and `--latency-client node`) when `cc` is not installed
  */
 export function buildNativeClient(): string {
-  const built = statOrUndefined(BINARY);
+  const built = statSync(BINARY, { throwIfNoEntry: false });
   if (built !== undefined && built.mtimeMs >= statSync(SOURCE).mtimeMs) return BINARY;
   mkdirSync(BUILD_DIR, { recursive: true });
   try {
@@ -43,14 +43,6 @@ export function buildNativeClient(): string {
     throw new Error(`could not build the native latency client (install gcc, or run with --latency-client node): ${detail}`);
   }
   return BINARY;
-}
-
-function statOrUndefined(path: string): ReturnType<typeof statSync> | undefined {
-  try {
-    return statSync(path);
-  } catch {
-    return undefined;
-  }
 }
 
 /** What a fan-out round needs; the same fields as the node load processes' `fanout` command. */
@@ -114,14 +106,15 @@ export class NativeClient {
    */
   static async open(options: {
     url: string;
-    kind: ServerKind;
+    /** The protocol the server speaks (a `RunningServer`'s `clientKind`). */
+    clientKind: ClientKind;
     count: number;
     room: string | undefined;
     cpu: number | undefined;
     timeoutMs: number;
   }): Promise<NativeClient> {
     const { hostname, port } = new URL(options.url);
-    const protocol = options.kind === "socketio" ? "socketio" : "ws";
+    const protocol = options.clientKind === "socketio" ? "socketio" : "ws";
     const client = new NativeClient(
       buildNativeClient(),
       [hostname, port, protocol, String(options.count), String(CONCURRENCY), options.room ?? "-"],

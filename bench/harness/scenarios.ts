@@ -136,7 +136,7 @@ export function runConnect(ctx: Context, kind: ServerKind): Promise<ConnectRow> 
  */
 export function runFanout(ctx: Context, kind: ServerKind, size: FanoutSize): Promise<FanoutRow> {
   return againstServer(ctx, kind, async (server) => {
-    if (ctx.options.latencyClient === "native") return nativeFanoutRound(ctx, server, kind, size);
+    if (ctx.options.latencyClient === "native") return nativeFanoutRound(ctx, server, size);
     const loads = await connectAll(ctx, server, size.clients);
     await Promise.all(loads.map((load) => send(load, { op: "join", room: ROOM }, 120_000)));
     return fanoutRound(ctx, loads, { serverPids: [server.child.pid] }, size);
@@ -145,16 +145,32 @@ export function runFanout(ctx: Context, kind: ServerKind, size: FanoutSize): Pro
 
 type RoundSize = Pick<FanoutSize, "clients" | "intervalMs" | "broadcasts" | "warmup">;
 
-/** A fan-out round with every member in one native client (bench/native/latency-client.c). */
-async function nativeFanoutRound(ctx: Context, server: RunningServer, kind: ServerKind, size: RoundSize): Promise<FanoutRow> {
-  const client = await NativeClient.open({ url: server.url, kind, count: size.clients, room: ROOM, cpu: ctx.options.loadCpu, timeoutMs: 300_000 });
+/**
+ * Runs `body` with `count` connections to `server` in one native client (bench/native/latency-client.c),
+ * joined to `room` when one is given; closes the client afterwards.
+ */
+async function withNativeClient<T>(
+  ctx: Context,
+  server: RunningServer,
+  count: number,
+  room: string | undefined,
+  body: (client: NativeClient) => Promise<T>,
+): Promise<T> {
+  const client = await NativeClient.open({ url: server.url, clientKind: server.clientKind, count, room, cpu: ctx.options.loadCpu, timeoutMs: 300_000 });
   try {
-    const round = { startAt: now() + 300, warmup: size.warmup, broadcasts: size.broadcasts, intervalMs: size.intervalMs, graceMs: GRACE_MS };
-    const work = client.fanout(round, roundMs(size) + 60_000).then((result) => [result]);
-    return fanoutRow(size, await measured(ctx, { serverPids: [server.child.pid] }, [client], round.startAt, work));
+    return await body(client);
   } finally {
     await client.close();
   }
+}
+
+/** A fan-out round with every member in one native client. */
+function nativeFanoutRound(ctx: Context, server: RunningServer, size: RoundSize): Promise<FanoutRow> {
+  return withNativeClient(ctx, server, size.clients, ROOM, async (client) => {
+    const round = { startAt: now() + 300, warmup: size.warmup, broadcasts: size.broadcasts, intervalMs: size.intervalMs, graceMs: GRACE_MS };
+    const work = client.fanout(round, roundMs(size) + 60_000).then((result) => [result]);
+    return fanoutRow(size, await measured(ctx, { serverPids: [server.child.pid] }, [client], round.startAt, work));
+  });
 }
 
 /** How long a round may take: its scheduled sends, then the grace period for late deliveries. */
@@ -213,14 +229,11 @@ export function runEcho(ctx: Context, kind: ServerKind): Promise<EchoRow> {
   return againstServer(ctx, kind, async (server) => {
     const serverPids = { serverPids: [server.child.pid] };
     if (ctx.options.latencyClient === "native") {
-      const client = await NativeClient.open({ url: server.url, kind, count: size.clients, room: undefined, cpu: ctx.options.loadCpu, timeoutMs: 300_000 });
-      try {
+      return withNativeClient(ctx, server, size.clients, undefined, async (client) => {
         const startAt = now() + 300;
         const work = client.echo({ ...round, startAt }, timeoutMs).then((result) => [result]);
         return echoRow(size, await measured(ctx, serverPids, [client], startAt, work));
-      } finally {
-        await client.close();
-      }
+      });
     }
     const loads = await connectAll(ctx, server, size.clients);
     const startAt = now() + 300;

@@ -179,45 +179,42 @@ static void send_frame(struct connection *c, int opcode, const char *payload, si
 
 static void send_text(struct connection *c, const char *text) { send_frame(c, 0x1, text, strlen(text)); }
 
-static void send_join(struct connection *c) {
+/*
+ * Sends one message in the server's protocol: `json_format` for SPEC §2 servers, `socketio_format` for
+ * Socket.IO, both printf formats taking the same arguments. Messages here are well under 256 bytes.
+ */
+static void send_message(struct connection *c, const char *json_format, const char *socketio_format, ...) {
   char message[256];
-  if (protocol == PROTOCOL_JSON) {
-    snprintf(message, sizeof message, "{\"type\":\"join_room\",\"data\":{\"room\":\"%s\"}}", room);
-  } else {
-    snprintf(message, sizeof message, "420[\"join_room\",{\"room\":\"%s\"}]", room);
-  }
+  va_list args;
+  va_start(args, socketio_format);
+  vsnprintf(message, sizeof message, protocol == PROTOCOL_JSON ? json_format : socketio_format, args);
+  va_end(args);
   send_text(c, message);
+}
+
+static void become_member(struct connection *c) {
+  c->phase = PHASE_MEMBER;
+  members++;
+}
+
+static void send_join(struct connection *c) {
+  send_message(c, "{\"type\":\"join_room\",\"data\":{\"room\":\"%s\"}}", "420[\"join_room\",{\"room\":\"%s\"}]", room);
   c->phase = PHASE_JOINING;
 }
 
 /* The connection is upgraded (and, for Socket.IO, in its namespace): join the room, if there is one. */
 static void on_open(struct connection *c) {
   if (room != NULL) return send_join(c);
-  c->phase = PHASE_MEMBER;
-  members++;
+  become_member(c);
 }
 
 static void send_echo(struct connection *c, double sent_at) {
-  char message[96];
-  if (protocol == PROTOCOL_JSON) {
-    snprintf(message, sizeof message, "{\"type\":\"echo\",\"data\":%.4f}", sent_at);
-  } else {
-    snprintf(message, sizeof message, "42[\"echo\",%.4f]", sent_at);
-  }
-  send_text(c, message);
+  send_message(c, "{\"type\":\"echo\",\"data\":%.4f}", "42[\"echo\",%.4f]", sent_at);
 }
 
 static void send_broadcast(struct connection *c, int seq, double sent_at) {
-  char message[256];
-  if (protocol == PROTOCOL_JSON) {
-    snprintf(message, sizeof message,
-             "{\"type\":\"broadcast\",\"data\":{\"room\":\"%s\",\"type\":\"tick\",\"payload\":{\"seq\":%d,\"t\":%.4f}}}", room, seq,
-             sent_at);
-  } else {
-    snprintf(message, sizeof message, "42[\"broadcast\",{\"room\":\"%s\",\"type\":\"tick\",\"payload\":{\"seq\":%d,\"t\":%.4f}}]", room,
-             seq, sent_at);
-  }
-  send_text(c, message);
+  send_message(c, "{\"type\":\"broadcast\",\"data\":{\"room\":\"%s\",\"type\":\"tick\",\"payload\":{\"seq\":%d,\"t\":%.4f}}}",
+               "42[\"broadcast\",{\"room\":\"%s\",\"type\":\"tick\",\"payload\":{\"seq\":%d,\"t\":%.4f}}]", room, seq, sent_at);
 }
 
 /* Reads `"key":<number>` from a payload; returns 0 when the key is not there. */
@@ -286,15 +283,13 @@ static void on_text(struct connection *c, const unsigned char *payload, size_t l
       on_open(c);
     } else if (c->phase == PHASE_JOINING && starts_with(payload, length, "430")) {
       if (memmem(payload, length, "\"error\"", 7) != NULL) fail("join refused: %.*s", (int)(length < 200 ? length : 200), payload);
-      c->phase = PHASE_MEMBER;
-      members++;
+      become_member(c);
     }
     return;
   }
   if (c->phase == PHASE_JOINING) {
     if (memmem(payload, length, "\"type\":\"room_joined\"", 20) != NULL) {
-      c->phase = PHASE_MEMBER;
-      members++;
+      become_member(c);
     } else if (memmem(payload, length, "\"type\":\"error\"", 14) != NULL) {
       fail("join refused: %.*s", (int)(length < 200 ? length : 200), payload);
     }

@@ -5,8 +5,8 @@
  * pinged once per `heartbeatInterval`, but never all in one go. Pinging every client at once costs a
  * write per client in one event-loop turn (10,000 writes: about 180 ms at the 18 µs per write the
  * benchmark measured on its AMD host), and every broadcast or reply that falls into that turn waits
- * for it; in slices of a thirtieth the longest stall is a thirtieth. uWebSockets and Centrifugo spread their pings in the same spirit
- * (timer wheels, per-client timers).
+ * for it; in slices of a thirtieth the longest stall is a thirtieth. uWebSockets and Centrifugo
+ * spread their pings in the same spirit (timer wheels, per-client timers).
  *
  * @module
  */
