@@ -124,6 +124,11 @@ export class Client {
   readonly id: ClientId;
   /** The user id the auth handler returned; null for anonymous clients. */
   readonly userId: string | null;
+  /**
+   * @internal the order in which the hub accepted this client (0, 1, 2, ...); the hub's map iterates
+   * in this order, and the heartbeat sweep resumes its pass by it
+   */
+  readonly sequence: number;
   /** @internal the hub that owns this client */
   readonly host: ClientHost;
   /** @internal why the connection ended, when the server decided it */
@@ -147,9 +152,10 @@ export class Client {
   #closingCounted = false;
 
   /** @internal created by the hub when a handshake completes */
-  constructor(id: ClientId, ws: WebSocket, socket: Duplex, host: ClientHost, init: ClientInit) {
+  constructor(id: ClientId, sequence: number, ws: WebSocket, socket: Duplex, host: ClientHost, init: ClientInit) {
     this.id = id;
     this.userId = init.userId;
+    this.sequence = sequence;
     this.host = host;
     this.closeReason = undefined;
     this.rateLimiter = undefined;

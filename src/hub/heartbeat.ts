@@ -8,11 +8,23 @@
  * for it; in slices of a thirtieth the longest stall is a thirtieth. uWebSockets and Centrifugo
  * spread their pings in the same spirit (timer wheels, per-client timers).
  *
+ * Between ticks the sweep keeps only a number: the acceptance order of the last client it visited.
+ * Each tick iterates the hub's map afresh and skips the clients up to that number (the map iterates in
+ * acceptance order). An earlier version kept the map's iterator between ticks; V8 keeps every table
+ * the map outgrows or shrinks out of alive for as long as an iterator points into it, with the
+ * removed clients in it, so under churn a second's worth of closed clients stayed on the heap (the
+ * churn test saw 1.4 to 6 MiB after GC). Skipping costs a few nanoseconds per client passed over.
+ *
  * @module
  */
 
 /** The part of a client the sweep uses. */
 export interface HeartbeatTarget {
+  /**
+   * Acceptance order: larger for clients accepted later. The iterable the sweep is given must
+   * yield clients in increasing order of it (a Map in insertion order does).
+   */
+  readonly sequence: number;
   /** Milliseconds since the epoch of the last pong or message. */
   readonly lastHeartbeatMs: number;
   /** Sends a ping frame. */
@@ -38,14 +50,15 @@ export class HeartbeatSweep {
   readonly #tickMs: number;
   readonly #clients: () => Iterable<HeartbeatTarget>;
   readonly #count: () => number;
-  /** Where the current pass is; a live Map iterator skips deleted clients and reaches new ones. */
-  #cursor: Iterator<HeartbeatTarget> | undefined;
+  /** Where the current pass is: the sequence of the last client visited (-1: at the start). */
+  #visitedUpTo = -1;
   #timer: NodeJS.Timeout | undefined;
 
   /**
    * @param interval - ms between two pings of one client
    * @param timeout - ms of silence after which a client is terminated
-   * @param clients - the clients to sweep (a live iterable: a pass continues over it across ticks)
+   * @param clients - the clients to sweep, in increasing {@link HeartbeatTarget.sequence}; clients
+   *   added during a pass (with higher numbers) are reached in that pass
    * @param count - how many clients there are now (sizes the slice)
    */
   constructor(interval: number, timeout: number, clients: () => Iterable<HeartbeatTarget>, count: () => number) {
@@ -72,28 +85,27 @@ export class HeartbeatSweep {
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    this.#cursor = undefined;
+    this.#visitedUpTo = -1;
   }
 
   /** One slice: terminate the silent, ping the others. */
   tick(now: number = Date.now()): void {
     const batch = Math.ceil(this.#count() / this.#slices);
     const silent: HeartbeatTarget[] = [];
-    let restarted = false;
-    for (let visited = 0; visited < batch; ) {
-      this.#cursor ??= this.#clients()[Symbol.iterator]();
-      const next = this.#cursor.next();
-      if (next.done === true) {
-        // The pass is complete: the next one starts here, once per tick at most.
-        this.#cursor = undefined;
-        if (restarted) break;
-        restarted = true;
-        continue;
+    let visited = 0;
+    // At most two runs over the map: the rest of this pass, then (if the pass ends within this
+    // tick's slice) the start of the next one.
+    for (let run = 0; run < 2 && visited < batch; run++) {
+      for (const client of this.#clients()) {
+        if (client.sequence <= this.#visitedUpTo) continue;
+        if (visited === batch) break;
+        visited++;
+        this.#visitedUpTo = client.sequence;
+        if (now - client.lastHeartbeatMs > this.#timeout) silent.push(client);
+        else client.ping();
       }
-      visited++;
-      const client = next.value;
-      if (now - client.lastHeartbeatMs > this.#timeout) silent.push(client);
-      else client.ping();
+      // Reached the end of the map: the pass is complete and the next one starts at the beginning.
+      if (visited < batch) this.#visitedUpTo = -1;
     }
     // Terminate after the loop: terminating removes the client from the map being iterated.
     for (const client of silent) client.terminate("heartbeat_timeout");

@@ -64,6 +64,8 @@ export class Hub implements ClientHost, AdapterHost {
   readonly #listener: HubListener;
   #dispatcher: MessageDispatcher | undefined;
   #closing = 0;
+  /** Clients accepted so far: the next client's {@link Client.sequence}. */
+  #accepted = 0;
 
   /** @internal the server builds the hub */
   constructor(options: ServerOptions, adapter: Adapter, logger: Logger, listener: HubListener) {
@@ -106,7 +108,7 @@ export class Hub implements ClientHost, AdapterHost {
 
   /** @internal wraps an upgraded socket in a {@link Client} and registers it */
   accept(ws: WebSocket, socket: Duplex, init: ClientInit): Client {
-    const client = new Client(randomUUID(), ws, socket, this, init);
+    const client = new Client(randomUUID(), this.#accepted++, ws, socket, this, init);
     this.#clients.set(client.id, client);
     this.#logger.debug({ clientId: client.id, userId: client.userId }, "client connected");
     this.#listener.connected(client);
