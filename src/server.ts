@@ -21,6 +21,7 @@ import { builtinHandlers } from "./protocol/builtins.js";
 import { Router, type BinaryHandler, type Handler, type HandlerDefinition } from "./protocol/router.js";
 import type { StandardSchemaV1 } from "./protocol/schema.js";
 import { pathOf } from "./upgrade/credentials.js";
+import { enforcedByNode, nodeHandshakeTimeout } from "./upgrade/handshake-guard.js";
 import { refuseHandshake } from "./upgrade/refuse.js";
 import { Upgrader, type AuthHandler } from "./upgrade/upgrader.js";
 
@@ -189,6 +190,9 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
   /**
    * Serves the endpoint on an existing HTTP server (Express, Fastify, plain node). Requests for other
    * paths are left to the server's other `'upgrade'` listeners, or refused with 400 if there is none.
+   * Sockets that send no complete request within `handshakeTimeout` are closed: by node itself when
+   * the server's `headersTimeout` is at most `handshakeTimeout` and its `connectionsCheckingInterval`
+   * at most a quarter of it (1 s at most), else by a sweep of conduit-ws's own.
    */
   attach(httpServer: HttpServer, options: AttachOptions = {}): this {
     const path = options.path ?? this.options.path;
@@ -197,10 +201,12 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
       if (httpServer.listenerCount("upgrade") === 1) refuseHandshake(socket, 400, "no WebSocket endpoint at this path");
     };
     httpServer.on("upgrade", onUpgrade);
-    const stopGuard = this.#upgrader.guardHandshakes(httpServer);
+    const stopGuard = enforcedByNode(httpServer, this.options.handshakeTimeout)
+      ? undefined
+      : this.#upgrader.guardHandshakes(httpServer);
     this.#detachers.push(() => {
       httpServer.off("upgrade", onUpgrade);
-      stopGuard();
+      stopGuard?.();
     });
     void this.start().catch((error: unknown) => this.#logger.error({ err: error }, "adapter failed to start"));
     return this;
@@ -231,7 +237,8 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
    * Resolves when listening, with the address and the endpoint's URL; `port: 0` picks a free port.
    */
   async listen(port = 8080, host?: string): Promise<ListenInfo> {
-    const httpServer = createHttpServer((_request, response) => {
+    // Node itself closes sockets past the handshake timeout on this server (see attach()).
+    const httpServer = createHttpServer(nodeHandshakeTimeout(this.options.handshakeTimeout), (_request, response) => {
       response.writeHead(426, { "Content-Type": "text/plain" }).end(`connect with WebSocket to ${this.options.path}\n`);
     });
     this.#ownServer = httpServer;

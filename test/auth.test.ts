@@ -270,9 +270,32 @@ describe("handshake timeout (SPEC §3)", () => {
     // Node's own header timeout is a minute: closing within seconds is the handshake timeout's work.
     await within(half.closed, 5000, "the half-sent request to be closed");
     await within(silent.closed, 5000, "the silent socket to be closed");
+    // On the server listen() creates, node's own header timeout does it, with a 408.
+    assert.match(silent.bytes().toString(), /^HTTP\/1\.1 408 /);
     assert.equal(t.server.clientCount, 1);
     // A connection that completed its upgrade before the timer would have fired is unaffected.
     assert.equal((await connected.request("echo", "alive")).type, "echo");
     await connected.close();
+  });
+
+  it("closes them too on an HTTP server the application attaches to (its own timeouts left as they are)", async () => {
+    const http = createHttpServer((_request, response) => response.end("plain http"));
+    const server = createServer({ handshakeTimeout: 300 }).attach(http);
+    const port = await listenHttp(http);
+    try {
+      const connected = await connect(`ws://127.0.0.1:${port}/ws`);
+      const half = await openRaw(port);
+      half.socket.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n`);
+      const silent = await openRaw(port);
+      await within(half.closed, 5000, "the half-sent request to be closed");
+      await within(silent.closed, 5000, "the silent socket to be closed");
+      assert.equal(silent.bytes().length, 0, "closed by conduit-ws's sweep: no 408 from node");
+      assert.equal(http.headersTimeout, 60_000, "the application's server keeps node's header timeout");
+      assert.equal((await connected.request("echo", "alive")).type, "echo");
+      await connected.close();
+    } finally {
+      await server.shutdown();
+      await closeHttp(http);
+    }
   });
 });

@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import type { Adapter } from "../adapter/adapter.js";
 import type { Logger } from "../logger.js";
 import { createServer } from "../server.js";
+import { nodeHandshakeTimeout } from "../upgrade/handshake-guard.js";
 import { toServerOptions, type CliConfig } from "./config.js";
 import { DEFAULT_DEMO_FILE, DEFAULT_SDK_DIR, createRequestListener } from "./http.js";
 import { createJwtAuthHandler } from "./jwt.js";
@@ -53,6 +54,8 @@ export async function serve(config: CliConfig, logger: Logger, hooks: ServeHooks
 
   let draining = false;
   const httpServer = createHttpServer(
+    // Node's own header timeout closes slow handshakes, so attach() adds no sweep of its own.
+    nodeHandshakeTimeout(server.options.handshakeTimeout),
     createRequestListener({
       wsPath: config.path,
       auth: config.jwtSecret !== undefined,

@@ -5,10 +5,47 @@
  * One sweep timer serves every socket: a connection costs one map entry until its first request,
  * instead of a timer and a close listener for the socket's whole life.
  *
+ * Node can do the same work itself: its HTTP server tracks every connection for its own
+ * `headersTimeout` (a minute by default) and answers 408 and closes those past it. An HTTP server
+ * made with {@link nodeHandshakeTimeout}'s options (the one `listen()` creates, the CLI's) needs no
+ * guard, and the guard is left off it: that saves a listener call and a map entry per connection.
+ *
  * @module
  */
-import type { IncomingMessage, Server as HttpServer } from "node:http";
+import type { IncomingMessage, Server as HttpServer, ServerOptions as HttpServerOptions } from "node:http";
 import type { Duplex } from "node:stream";
+
+/**
+ * How often sockets are checked against a handshake timeout of `timeout` ms: a quarter of it, between
+ * 10 ms and 1 s. A socket is closed between `timeout` and `timeout` plus this after it connected.
+ */
+export function handshakeSweepInterval(timeout: number): number {
+  return Math.min(1000, Math.max(10, Math.floor(timeout / 4)));
+}
+
+/** The options of a node HTTP server that make node itself close sockets past `timeout` ms. */
+export function nodeHandshakeTimeout(
+  timeout: number,
+): Required<Pick<HttpServerOptions, "headersTimeout" | "requestTimeout" | "connectionsCheckingInterval">> {
+  return {
+    headersTimeout: timeout,
+    // Node refuses a requestTimeout below headersTimeout; its default is 5 minutes.
+    requestTimeout: Math.max(300_000, timeout),
+    connectionsCheckingInterval: handshakeSweepInterval(timeout),
+  };
+}
+
+/** Whether node's own header timeout on `server` already closes sockets as a guard of `timeout` ms would. */
+export function enforcedByNode(server: HttpServer, timeout: number): boolean {
+  // Set from the server's options by node's constructor; not in @types/node.
+  const { headersTimeout, connectionsCheckingInterval } = server as HttpServer & { connectionsCheckingInterval?: number };
+  return (
+    headersTimeout > 0 &&
+    headersTimeout <= timeout &&
+    typeof connectionsCheckingInterval === "number" &&
+    connectionsCheckingInterval <= handshakeSweepInterval(timeout)
+  );
+}
 
 /** Watches new TCP connections until their first request. */
 export class HandshakeGuard {
@@ -22,8 +59,7 @@ export class HandshakeGuard {
   /** @param timeout - ms a socket has to send its first complete request */
   constructor(timeout: number) {
     this.#timeout = timeout;
-    // Sockets are closed between `timeout` and `timeout + sweepEvery` ms after they connected.
-    this.#sweepEvery = Math.min(1000, Math.max(10, Math.floor(timeout / 4)));
+    this.#sweepEvery = handshakeSweepInterval(timeout);
   }
 
   /**
