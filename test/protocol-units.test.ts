@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createServer, defaultOptions, formatGoDuration, resolveOptions } from "../src/index.js";
 import { invalidRoomReason } from "../src/hub/rooms.js";
+import { randomClientId } from "../src/hub/client-id.js";
 import { parseMessage } from "../src/protocol/message.js";
 
 describe("formatGoDuration: Go's time.Duration.String()", () => {
@@ -161,5 +162,18 @@ describe("resolveOptions: defaults and errors that say how to fix them", () => {
 
   it("createServer validates its options the same way", () => {
     assert.throws(() => createServer({ maxPayload: 0 }), TypeError);
+  });
+});
+
+describe("client ids", () => {
+  it("are distinct version 4 UUIDs in canonical form, across refills of the random pool", () => {
+    const ids = Array.from({ length: 1000 }, () => randomClientId());
+    const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    assert.deepEqual(ids.filter((id) => !uuidV4.test(id)), []);
+    assert.equal(new Set(ids).size, ids.length);
+    // Every hex digit appears in every free position over 1,000 ids: the bytes are random, not a pattern.
+    for (const position of [0, 9, 15, 20, 35]) {
+      assert.equal(new Set(ids.map((id) => id[position])).size, 16, `position ${position}`);
+    }
   });
 });

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { constants as zlib, deflateRawSync } from "node:zlib";
+import { constants as zlib, deflateRawSync, inflateRawSync } from "node:zlib";
 import { startChildServer, type ChildServer } from "./fixtures/child-server.js";
 import { connect, type TestClient } from "./helpers/client.js";
 import { closeCodeOf, encodeFrame, httpExchange, Opcode, RawWebSocket } from "./helpers/raw-socket.js";
@@ -190,6 +190,9 @@ describe("compression bombs (enableCompression: true)", () => {
     const small = deflateRawSync(Buffer.from('{"type":"ping","id":"z"}'), { finishFlush: zlib.Z_SYNC_FLUSH }).subarray(0, -4);
     ok.write(encodeFrame({ opcode: Opcode.Text, payload: small, rsv1: true }));
     await ok.until((frames) => frames.some((f) => f.opcode === Opcode.Text), "a reply");
+    const reply = ok.frames.find((f) => f.opcode === Opcode.Text)!;
+    assert.equal(reply.rsv1, true, "the reply is compressed too");
+    assert.match(inflateRawSync(Buffer.concat([reply.payload, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlib.Z_SYNC_FLUSH }).toString(), /"type":"pong"/);
     ok.destroy();
   });
 });

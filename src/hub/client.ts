@@ -44,6 +44,8 @@ export interface ClientHost {
   readonly maxBufferedBytes: number;
   /** Unsent bytes above which droppable sends skip the client. */
   readonly droppableBufferedBytes: number;
+  /** Whether clients may negotiate permessage-deflate (the `enableCompression` option). */
+  readonly compression: boolean;
   /** A frame arrived from this client. */
   receive(client: Client, data: Buffer, isBinary: boolean): void;
   /** Adds the client to a room, enforcing room-name rules and `maxRoomsPerClient`. */
@@ -162,7 +164,8 @@ export class Client {
     this.#ws = ws;
     this.#socket = socket;
     this.#queue = new SendQueue(socket, host.scheduler);
-    this.#compressed = ws.extensions.includes("permessage-deflate");
+    // `ws.extensions` builds a string on every read: ask only when compression can have been agreed.
+    this.#compressed = host.compression && ws.extensions.includes("permessage-deflate");
     this.#connectedAt = Date.now() - TIME_ORIGIN;
     this.#lastHeartbeat = this.#connectedAt;
     if (init.metadata) for (const [key, value] of Object.entries(init.metadata)) this.setMetadata(key, value);

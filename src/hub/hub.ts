@@ -13,6 +13,7 @@ import type { Logger } from "../logger.js";
 import type { ServerOptions } from "../options.js";
 import { parseMessage, type Message } from "../protocol/message.js";
 import { Client, type ClientHost, type ClientId, type ClientInit, type JoinOutcome, type RoomName, type SendOptions } from "./client.js";
+import { randomClientId } from "./client-id.js";
 import { PreparedMessage } from "./prepared-message.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { invalidRoomReason, RoomRegistry } from "./rooms.js";
@@ -54,6 +55,8 @@ export class Hub implements ClientHost, AdapterHost {
   readonly maxBufferedBytes: number;
   /** @internal see {@link ServerOptions.droppableBufferedBytes} */
   readonly droppableBufferedBytes: number;
+  /** @internal see {@link ServerOptions.enableCompression} */
+  readonly compression: boolean;
 
   readonly #clients = new Map<ClientId, Client>();
   readonly #rooms = new RoomRegistry();
@@ -72,6 +75,7 @@ export class Hub implements ClientHost, AdapterHost {
     this.#options = options;
     this.maxBufferedBytes = options.maxBufferedBytes;
     this.droppableBufferedBytes = options.droppableBufferedBytes;
+    this.compression = options.enableCompression;
     this.#adapter = adapter;
     this.#logger = logger;
     this.#metrics = options.instrumentation;
@@ -108,7 +112,7 @@ export class Hub implements ClientHost, AdapterHost {
 
   /** @internal wraps an upgraded socket in a {@link Client} and registers it */
   accept(ws: WebSocket, socket: Duplex, init: ClientInit): Client {
-    const client = new Client(randomUUID(), this.#accepted++, ws, socket, this, init);
+    const client = new Client(randomClientId(), this.#accepted++, ws, socket, this, init);
     this.#clients.set(client.id, client);
     this.#logger.debug({ clientId: client.id, userId: client.userId }, "client connected");
     this.#listener.connected(client);
