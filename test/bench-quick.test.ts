@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -328,6 +329,37 @@ describe("npm run bench interrupted", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("npm run bench:paired", () => {
+  it("measures both servers side by side, prints each round and the median ratio, and leaves nothing behind", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/paired-connect.ts", "2", "300"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const [code] = (await once(child, "exit")) as [number | null];
+    assert.equal(code, 0, stderr);
+    const perRound = (label: string): number[] => {
+      const match = new RegExp(`${label} \\(µs\\): ([\\d., ]+)\\n`).exec(stdout);
+      assert.ok(match, `${label} line in:\n${stdout}`);
+      return match[1]!.split(", ").map(Number);
+    };
+    const conduit = perRound("conduit-ws");
+    const hub = perRound("ws hub");
+    assert.equal(conduit.length, 2);
+    assert.equal(hub.length, 2);
+    assert.ok([...conduit, ...hub].every((us) => us > 0), "each server used CPU for its connections");
+    const ratios = /per round: ([\d.]+), ([\d.]+); median ([\d.]+)/.exec(stdout);
+    assert.ok(ratios, stdout);
+    // The µs are printed rounded, the ratio from the unrounded figures.
+    const first = Number(ratios[1]);
+    assert.ok(Math.abs(first - conduit[0]! / hub[0]!) <= 0.02 * first, `${first} against ${conduit[0]} / ${hub[0]}`);
+    // Two servers and two native clients per round.
+    const pids = childPids(stderr);
+    assert.equal(pids.length, 2 * 4, stderr);
+    assert.deepEqual(await survivors(pids), []);
   });
 });
 

@@ -6,7 +6,7 @@
  * @module
  */
 import { now, until } from "../shared/clock.js";
-import { cpuMs } from "../shared/procfs.js";
+import { cpuMs, stealMs } from "../shared/procfs.js";
 import type { ClientKind, ConnectResult, LoadCommand, ServerKind } from "../shared/messages.js";
 import type { BenchOptions } from "./config.js";
 import { log } from "./log.js";
@@ -25,6 +25,11 @@ export interface CpuShare {
   /** The redis-server between a cluster's nodes; only in the scenarios that run one. */
   redisCpuMs?: number;
   redisCpuPct?: number;
+  /**
+   * Steal time during the window on the server's and the load's CPU (/proc/stat): how long the
+   * hypervisor took those virtual CPUs away. Only when both sides are pinned; JSON only.
+   */
+  stealMs?: { serverCpu: number; loadCpu: number };
 }
 
 /** What the scenarios share: options, the pool of load processes, the clock-tick rate. */
@@ -176,12 +181,24 @@ export async function measured<T>(
     redis: pids.redisPid === undefined ? undefined : cpuMs(pids.redisPid, ticks),
     loads: sum(loads.map((load) => cpuMs(load.pid, ticks))),
   });
+  const { serverCpu, loadCpu } = ctx.options;
+  const steal = (): { serverCpu: number; loadCpu: number } | undefined => {
+    if (serverCpu === undefined || loadCpu === undefined) return undefined;
+    const [server, load] = [stealMs(serverCpu, ticks), stealMs(loadCpu, ticks)];
+    return server === undefined || load === undefined ? undefined : { serverCpu: server, loadCpu: load };
+  };
   await until(startAt);
   const begin = sample();
+  const stealBegin = steal();
   const value = await work;
   const end = sample();
+  const stealEnd = steal();
   const redis = end.redis === undefined ? undefined : end.redis - begin.redis!;
-  return { value, cpu: cpuShare(end.at - begin.at, end.server - begin.server, end.loads - begin.loads, loads.length, redis) };
+  const cpu = cpuShare(end.at - begin.at, end.server - begin.server, end.loads - begin.loads, loads.length, redis);
+  if (stealBegin !== undefined && stealEnd !== undefined) {
+    cpu.stealMs = { serverCpu: stealEnd.serverCpu - stealBegin.serverCpu, loadCpu: stealEnd.loadCpu - stealBegin.loadCpu };
+  }
+  return { value, cpu };
 }
 
 /** CPU times over a window, with the percentages of one core. */
