@@ -77,6 +77,9 @@ export interface ClientInit {
  */
 const TIME_ORIGIN = Date.now();
 
+/** A ping with no payload, as a server sends it: FIN and opcode 0x9, unmasked, length 0 (RFC 6455 §5.5.2). */
+const PING_FRAME = Buffer.from([0x89, 0x00]);
+
 const kClient = Symbol("conduit.client");
 type TrackedSocket = WebSocket & { [kClient]: Client };
 
@@ -365,9 +368,16 @@ export class Client {
     this.host.closingChanged(-1);
   }
 
-  /** Sends a WebSocket ping frame (the heartbeat sweep calls this). */
+  /**
+   * Sends a WebSocket ping frame (the heartbeat sweep calls this). Every ping is the same two bytes,
+   * so every client gets the one shared frame through its queue: `ws.ping()` would frame an empty
+   * payload anew and write header and payload as two buffers. Compressed connections keep `ws`'s
+   * ping, since their messages go through `ws`'s own sender.
+   */
   ping(): void {
-    if (this.#ws.readyState === 1) this.#ws.ping();
+    if (this.closeReason !== undefined || this.#ws.readyState !== 1) return;
+    if (this.#compressed) this.#ws.ping();
+    else this.#queue.push(PING_FRAME, "now");
   }
 
   /** @internal records that the client is alive (a pong or a message arrived) */
