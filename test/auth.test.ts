@@ -4,6 +4,7 @@ import { createServer as createHttpServer, get as httpGet, type Server as HttpSe
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { createServer, type Logger } from "../src/index.js";
+import { enforcedByNode, nodeHandshakeTimeout } from "../src/upgrade/handshake-guard.js";
 import { connect, refusedStatus, type TestClient } from "./helpers/client.js";
 import { openRaw, rawUpgrade } from "./helpers/raw.js";
 import { startServer, type TestServer } from "./helpers/server.js";
@@ -276,6 +277,16 @@ describe("handshake timeout (SPEC §3)", () => {
     // A connection that completed its upgrade before the timer would have fired is unaffected.
     assert.equal((await connected.request("echo", "alive")).type, "echo");
     await connected.close();
+  });
+
+  it("leaves the work to node when the HTTP server's own header timeout already does it", () => {
+    const made = (options: Parameters<typeof createHttpServer>[0]): HttpServer => createHttpServer(options);
+    assert.equal(enforcedByNode(made(nodeHandshakeTimeout(500)), 500), true, "listen()'s and the CLI's servers");
+    assert.equal(enforcedByNode(made({}), 500), false, "node's defaults: a minute, checked every 30 s");
+    assert.equal(enforcedByNode(made({ headersTimeout: 500 }), 500), false, "checked only every 30 s");
+    assert.equal(enforcedByNode(made({ headersTimeout: 400, connectionsCheckingInterval: 100 }), 500), true);
+    assert.equal(enforcedByNode(made({ headersTimeout: 600, connectionsCheckingInterval: 100 }), 500), false, "a longer timeout");
+    assert.equal(enforcedByNode(made({ headersTimeout: 0, connectionsCheckingInterval: 100 }), 500), false, "no header timeout");
   });
 
   it("closes them too on an HTTP server the application attaches to (its own timeouts left as they are)", async () => {
