@@ -209,8 +209,9 @@ async function main(): Promise<void> {
       new Child({
         script: "bench/load/worker.ts",
         cpu: options.loadCpu,
-        // 15,000 Socket.IO clients need more than the default heap.
-        nodeArgs: ["--max-old-space-size=4096"],
+        // 15,000 Socket.IO clients need more than the default heap. No memory reducer: see
+        // docs/BENCHMARKS.md, "Processes" (its idle-time collections ran on the load CPU mid-round).
+        nodeArgs: ["--max-old-space-size=4096", "--no-memory-reducer"],
         label: `load ${i}`,
         verbose: options.verbose,
       }),
