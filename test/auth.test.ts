@@ -280,13 +280,12 @@ describe("handshake timeout (SPEC §3)", () => {
   });
 
   it("leaves the work to node when the HTTP server's own header timeout already does it", () => {
-    const made = (options: Parameters<typeof createHttpServer>[0]): HttpServer => createHttpServer(options);
-    assert.equal(enforcedByNode(made(nodeHandshakeTimeout(500)), 500), true, "listen()'s and the CLI's servers");
-    assert.equal(enforcedByNode(made({}), 500), false, "node's defaults: a minute, checked every 30 s");
-    assert.equal(enforcedByNode(made({ headersTimeout: 500 }), 500), false, "checked only every 30 s");
-    assert.equal(enforcedByNode(made({ headersTimeout: 400, connectionsCheckingInterval: 100 }), 500), true);
-    assert.equal(enforcedByNode(made({ headersTimeout: 600, connectionsCheckingInterval: 100 }), 500), false, "a longer timeout");
-    assert.equal(enforcedByNode(made({ headersTimeout: 0, connectionsCheckingInterval: 100 }), 500), false, "no header timeout");
+    assert.equal(enforcedByNode(createHttpServer(nodeHandshakeTimeout(500)), 500), true, "listen()'s and the CLI's servers");
+    assert.equal(enforcedByNode(createHttpServer({}), 500), false, "node's defaults: a minute, checked every 30 s");
+    assert.equal(enforcedByNode(createHttpServer({ headersTimeout: 500 }), 500), false, "checked only every 30 s");
+    assert.equal(enforcedByNode(createHttpServer({ headersTimeout: 400, connectionsCheckingInterval: 100 }), 500), true);
+    assert.equal(enforcedByNode(createHttpServer({ headersTimeout: 600, connectionsCheckingInterval: 100 }), 500), false, "a longer timeout");
+    assert.equal(enforcedByNode(createHttpServer({ headersTimeout: 0, connectionsCheckingInterval: 100 }), 500), false, "no header timeout");
   });
 
   it("closes them too on an HTTP server the application attaches to (its own timeouts left as they are)", async () => {

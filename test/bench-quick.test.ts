@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,9 +34,16 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the harness; `onStderr` may signal it. Kills it (and fails) if it runs past the bound. */
-function runBench(args: string[], onStderr?: (text: string, child: ReturnType<typeof spawn>) => void): Promise<Run> {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Runs the harness (or another bench `script`); `onStderr` may signal it. Kills it (and fails) if it
+ * runs past the bound.
+ */
+function runBench(
+  args: string[],
+  onStderr?: (text: string, child: ReturnType<typeof spawn>) => void,
+  script = "bench/run.ts",
+): Promise<Run> {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
@@ -334,12 +340,7 @@ describe("npm run bench interrupted", () => {
 
 describe("npm run bench:paired", () => {
   it("measures both servers side by side, prints each round and the median ratio, and leaves nothing behind", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/paired-connect.ts", "2", "300"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const [code] = (await once(child, "exit")) as [number | null];
+    const { code, stdout, stderr } = await runBench(["2", "300"], undefined, "bench/paired-connect.ts");
     assert.equal(code, 0, stderr);
     const perRound = (label: string): number[] => {
       const match = new RegExp(`${label} \\(µs\\): ([\\d., ]+)\\n`).exec(stdout);

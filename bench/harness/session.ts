@@ -182,11 +182,8 @@ export async function measured<T>(
     loads: sum(loads.map((load) => cpuMs(load.pid, ticks))),
   });
   const { serverCpu, loadCpu } = ctx.options;
-  const steal = (): { serverCpu: number; loadCpu: number } | undefined => {
-    if (serverCpu === undefined || loadCpu === undefined) return undefined;
-    const [server, load] = [stealMs(serverCpu, ticks), stealMs(loadCpu, ticks)];
-    return server === undefined || load === undefined ? undefined : { serverCpu: server, loadCpu: load };
-  };
+  const pinned = serverCpu === undefined || loadCpu === undefined ? undefined : [serverCpu, loadCpu];
+  const steal = (): number[] | undefined => (pinned === undefined ? undefined : stealMs(pinned, ticks));
   await until(startAt);
   const begin = sample();
   const stealBegin = steal();
@@ -196,7 +193,7 @@ export async function measured<T>(
   const redis = end.redis === undefined ? undefined : end.redis - begin.redis!;
   const cpu = cpuShare(end.at - begin.at, end.server - begin.server, end.loads - begin.loads, loads.length, redis);
   if (stealBegin !== undefined && stealEnd !== undefined) {
-    cpu.stealMs = { serverCpu: stealEnd.serverCpu - stealBegin.serverCpu, loadCpu: stealEnd.loadCpu - stealBegin.loadCpu };
+    cpu.stealMs = { serverCpu: stealEnd[0]! - stealBegin[0]!, loadCpu: stealEnd[1]! - stealBegin[1]! };
   }
   return { value, cpu };
 }

@@ -34,17 +34,15 @@ export function cpuMs(pid: number, ticksPerSecond: number): number {
 }
 
 /**
- * Steal time of CPU `cpu` since boot, in milliseconds: how long the hypervisor ran something else
- * while this virtual CPU had work (the 8th number of its line in /proc/stat, in clock ticks). On a
- * shared virtual machine, a pinned process's stalls of 10 ms and more show up here. Undefined when
- * the line is missing or has no steal column.
+ * Steal time of each of `cpus` since boot, in milliseconds, from one read of /proc/stat: how long
+ * the hypervisor ran something else while that virtual CPU had work (the 8th number of its line, in
+ * clock ticks). On a shared virtual machine, a pinned process's stalls of 10 ms and more show up
+ * here. Undefined when a CPU's line is missing or has no steal column.
  */
-export function stealMs(cpu: number, ticksPerSecond: number): number | undefined {
-  const line = readFileSync("/proc/stat", "utf8")
-    .split("\n")
-    .find((candidate) => candidate.startsWith(`cpu${cpu} `));
-  const steal = line === undefined ? undefined : Number(line.trim().split(/\s+/)[8]);
-  return steal === undefined || Number.isNaN(steal) ? undefined : (steal * 1000) / ticksPerSecond;
+export function stealMs(cpus: readonly number[], ticksPerSecond: number): number[] | undefined {
+  const lines = readFileSync("/proc/stat", "utf8").split("\n");
+  const steals = cpus.map((cpu) => Number(lines.find((line) => line.startsWith(`cpu${cpu} `))?.trim().split(/\s+/)[8]));
+  return steals.some(Number.isNaN) ? undefined : steals.map((ticks) => (ticks * 1000) / ticksPerSecond);
 }
 
 /**
