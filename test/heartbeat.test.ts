@@ -55,6 +55,15 @@ describe("heartbeat (SPEC §4)", () => {
     await c.close();
   });
 
+  it("sends the first ping no earlier than firstPingAfter (here min(80, (400 - 80) / 2) = 80 ms) after the handshake", async () => {
+    const c = await connect(t.url);
+    const client = t.server.getClient(await idOf(c))!;
+    await within(pings(c, 1), 5000, "the first heartbeat ping");
+    const age = Date.now() - client.connectedAt.getTime();
+    assert.ok(age >= INTERVAL, `first ping ${age} ms after the handshake`);
+    await c.close();
+  });
+
   it("last_heartbeat advances after a pong", async () => {
     const c = await connect(t.url);
     const { data } = await c.request("status");
@@ -103,7 +112,10 @@ describe("heartbeat (SPEC §4)", () => {
 });
 
 describe("heartbeat sweep in slices", () => {
-  /** A stand-in client: the sweep only reads its last heartbeat, pings it or terminates it. */
+  /**
+   * A stand-in client: the sweep only reads its times, pings it or terminates it. Unless a test says
+   * otherwise it connected long ago, so its age never holds back a ping.
+   */
   class Target implements HeartbeatTarget {
     pings = 0;
     terminated = false;
@@ -111,6 +123,7 @@ describe("heartbeat sweep in slices", () => {
       readonly sequence: number,
       public lastHeartbeatMs: number,
       readonly hub: Map<number, Target>,
+      readonly connectedAtMs = -1e9,
     ) {}
     ping(): void {
       this.pings++;
@@ -177,6 +190,27 @@ describe("heartbeat sweep in slices", () => {
     sweep.tick(100);
     sweep.tick(200);
     assert.deepEqual([...hub.values()].map((target) => target.pings), [2, 2, 2, 2, 2]);
+  });
+
+  it("does not ping a client younger than half the slack between timeout and interval, but still ends it if silent", () => {
+    const hub = new Map<number, Target>();
+    // Connected at 0 and heard from at 0; a second one connected at 0 and then silent.
+    hub.set(0, new Target(0, 0, hub, 0));
+    const sweep = sweepOf(hub, 1000, 3000); // a slice is at least one client: this one, every tick
+    assert.equal(sweep.firstPingAfter, 1000, "min(interval, (3000 - 1000) / 2)");
+    sweep.tick(999);
+    assert.equal(hub.get(0)!.pings, 0, "999 ms old: not pinged");
+    sweep.tick(1000);
+    assert.equal(hub.get(0)!.pings, 1, "1,000 ms old: pinged");
+    // Its silence counts from the handshake: without a pong it is ended past the timeout all the same.
+    const client = hub.get(0)!;
+    sweep.tick(3001);
+    assert.equal(client.terminated, true);
+
+    // Defaults: 15 s; and with the timeout equal to the interval there is no slack, so pings start at once.
+    assert.equal(sweepOf(hub, 30_000, 60_000).firstPingAfter, 15_000);
+    assert.equal(sweepOf(hub, 30_000, 30_000).firstPingAfter, 0);
+    assert.equal(sweepOf(hub, 1000, 10_000).firstPingAfter, 1000, "never more than an interval");
   });
 
   it("holds no removed client between ticks (nothing of a closed client stays on the heap)", async () => {

@@ -198,6 +198,11 @@ export class Client {
     return new Date(TIME_ORIGIN + this.#lastHeartbeat);
   }
 
+  /** @internal milliseconds since the epoch of the handshake (for the heartbeat sweep) */
+  get connectedAtMs(): number {
+    return TIME_ORIGIN + this.#connectedAt;
+  }
+
   /** @internal milliseconds since the epoch of the last pong or message (for the heartbeat sweep) */
   get lastHeartbeatMs(): number {
     return TIME_ORIGIN + this.#lastHeartbeat;
