@@ -146,7 +146,11 @@ export class Client {
 
   readonly #ws: WebSocket;
   readonly #socket: Duplex;
-  readonly #queue: SendQueue;
+  /**
+   * Frames waiting for this turn's write; made on the first send, so that a connection that is only
+   * opened (a burst of reconnects, an idle subscriber) costs one object less.
+   */
+  #queue: SendQueue | undefined;
   readonly #compressed: boolean;
   /** When the connection was accepted, in ms since {@link TIME_ORIGIN}. */
   readonly #connectedAt: number;
@@ -166,7 +170,7 @@ export class Client {
     this.rateLimiter = undefined;
     this.#ws = ws;
     this.#socket = socket;
-    this.#queue = new SendQueue(socket, host.scheduler);
+    this.#queue = undefined;
     // `ws.extensions` builds a string on every read: ask only when compression can have been agreed.
     this.#compressed = host.compression && ws.extensions.includes("permessage-deflate");
     this.#connectedAt = Date.now() - TIME_ORIGIN;
@@ -220,7 +224,7 @@ export class Client {
 
   /** Bytes sent to this client that it has not yet received. */
   get bufferedAmount(): number {
-    return this.#compressed ? this.#ws.bufferedAmount : this.#queue.unsentBytes;
+    return this.#compressed ? this.#ws.bufferedAmount : this.#unsentBytes();
   }
 
   /** Stores a value on the connection, visible to every handler. */
@@ -298,7 +302,7 @@ export class Client {
   sendPrepared(prepared: PreparedMessage, timing: SendTiming = "turn"): boolean {
     if (this.closeReason !== undefined || this.#ws.readyState !== 1) return false;
     if (this.#compressed) return this.#sendCompressed(prepared);
-    const unsent = this.#queue.unsentBytes;
+    const unsent = this.#unsentBytes();
     if (prepared.droppable && unsent > this.host.droppableBufferedBytes) return false;
     const frame = prepared.frame;
     if (unsent + frame.length > this.host.maxBufferedBytes) {
@@ -306,8 +310,17 @@ export class Client {
       if (!prepared.droppable) this.#closeSlowConsumer();
       return false;
     }
-    this.#queue.push(frame, timing);
+    this.#sendQueue().push(frame, timing);
     return true;
+  }
+
+  /** Bytes queued here or in the socket, not yet handed to the kernel. */
+  #unsentBytes(): number {
+    return this.#queue === undefined ? this.#socket.writableLength : this.#queue.unsentBytes;
+  }
+
+  #sendQueue(): SendQueue {
+    return (this.#queue ??= new SendQueue(this.#socket, this.host.scheduler));
   }
 
   /**
@@ -326,7 +339,7 @@ export class Client {
   }
 
   #closeSlowConsumer(): void {
-    this.#queue.clear();
+    this.#queue?.clear();
     this.close(CloseCode.TryAgainLater, "slow consumer: too many unsent bytes", "slow_consumer");
   }
 
@@ -341,7 +354,7 @@ export class Client {
   close(code: number = CloseCode.Normal, reason = "", why: DisconnectReason = "server_closed"): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = why;
-    this.#queue.flush();
+    this.#queue?.flush();
     this.#ws.close(code, reason);
     this.host.detach(this, why);
     this.#countClosing();
@@ -350,7 +363,7 @@ export class Client {
   /** Ends the TCP connection without a closing handshake (for peers that stopped answering). */
   terminate(why: DisconnectReason): void {
     this.markReason(why);
-    this.#queue.clear();
+    this.#queue?.clear();
     this.#ws.terminate();
     this.host.detach(this, why);
     this.#countClosing();
@@ -382,7 +395,9 @@ export class Client {
   ping(): void {
     if (this.closeReason !== undefined || this.#ws.readyState !== 1) return;
     if (this.#compressed) this.#ws.ping();
-    else this.#queue.push(PING_FRAME, "now");
+    // An idle connection has no queue, and needs none for a frame written at once.
+    else if (this.#queue !== undefined) this.#queue.push(PING_FRAME, "now");
+    else if (this.#socket.writable) this.#socket.write(PING_FRAME);
   }
 
   /** @internal records that the client is alive (a pong or a message arrived) */
@@ -408,7 +423,7 @@ export class Client {
 
   /** @internal writes queued frames now (before a close frame) */
   flush(): void {
-    this.#queue.flush();
+    this.#queue?.flush();
   }
 }
 
