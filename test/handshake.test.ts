@@ -1,0 +1,165 @@
+/**
+ * The handshake conduit-ws answers itself (src/upgrade/fast-handshake.ts) against `ws`'s own: for
+ * the same request, byte for byte the same reply; requests it does not take (subprotocols, version 8,
+ * anything malformed) reach `ws` and get `ws`'s reply; and the socket it hands over is a full `ws`
+ * connection, including bytes that arrived with the request.
+ */
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { WebSocket, WebSocketServer } from "ws";
+import { FastHandshake } from "../src/upgrade/fast-handshake.js";
+import { openRaw } from "./helpers/raw.js";
+import { textFrame } from "./helpers/raw-socket.js";
+import { startServer, type TestServer } from "./helpers/server.js";
+import { waitFor, within } from "./helpers/wire.js";
+
+/** RFC 6455 §1.3's example key and the accept value it gives. */
+const RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ==";
+const RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+function request(port: number, extraHeaders: Record<string, string> = {}, key = RFC_KEY, method = "GET"): string {
+  const headers: Record<string, string> = {
+    Host: `127.0.0.1:${port}`,
+    Upgrade: "websocket",
+    Connection: "Upgrade",
+    "Sec-WebSocket-Key": key,
+    "Sec-WebSocket-Version": "13",
+    ...extraHeaders,
+  };
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
+  return `${method} /ws HTTP/1.1\r\n${lines.join("\r\n")}\r\n\r\n`;
+}
+
+/** Sends `text` in one write and resolves with everything received until the server ends or `enough` says so. */
+async function exchange(port: number, text: (port: number) => string | Buffer, enough: (received: string) => boolean): Promise<string> {
+  const peer = await openRaw(port);
+  peer.socket.write(text(port));
+  const received = (): string => peer.bytes().toString("latin1");
+  await within(
+    Promise.race([peer.closed, new Promise<void>((resolve) => peer.socket.on("data", () => enough(received()) && resolve()))]),
+    5000,
+    "the server's reply",
+  );
+  peer.socket.destroy();
+  return received();
+}
+
+/** The reply's head (status line and headers), for requests that get a whole head back. */
+function head(reply: string): string {
+  return reply.slice(0, reply.indexOf("\r\n\r\n") + 4);
+}
+
+const headComplete = (received: string): boolean => received.includes("\r\n\r\n");
+/** A refusal from `ws` is a head and a body of Content-Length bytes, then the end of the connection. */
+const untilEnd = (): boolean => false;
+
+describe("the plain handshake, answered by conduit-ws itself", () => {
+  let conduit: TestServer;
+  let plain: WebSocketServer;
+  let plainPort: number;
+  before(async () => {
+    conduit = await startServer({});
+    plain = new WebSocketServer({ host: "127.0.0.1", port: 0, path: "/ws" });
+    await once(plain, "listening");
+    plainPort = (plain.address() as AddressInfo).port;
+  });
+  after(async () => {
+    await conduit.close();
+    for (const ws of plain.clients) ws.terminate();
+    await new Promise((resolve) => plain.close(resolve));
+  });
+
+  it("replies to RFC 6455's example key with its accept value, byte for byte as ws does", async () => {
+    const ours = head(await exchange(conduit.port, (port) => request(port), headComplete));
+    const theirs = head(await exchange(plainPort, (port) => request(port), headComplete));
+    assert.equal(
+      ours,
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${RFC_ACCEPT}\r\n\r\n`,
+    );
+    assert.equal(ours, theirs);
+  });
+
+  const cases: Array<[string, (port: number) => string, (received: string) => boolean]> = [
+    ["a subprotocol offer (ws picks the first)", (port) => request(port, { "Sec-WebSocket-Protocol": "chat, superchat" }), headComplete],
+    ["version 8", (port) => request(port, { "Sec-WebSocket-Version": "8" }), headComplete],
+    ["Upgrade in capitals", (port) => request(port, { Upgrade: "WebSocket" }), headComplete],
+    ["a key of the wrong length", (port) => request(port, {}, "c2hvcnQ="), untilEnd],
+    ["version 12", (port) => request(port, { "Sec-WebSocket-Version": "12" }), untilEnd],
+    ["POST", (port) => request(port, {}, RFC_KEY, "POST"), untilEnd],
+  ];
+  for (const [name, text, enough] of cases) {
+    it(`${name}: the same reply as ws's`, async () => {
+      const ours = await exchange(conduit.port, text, enough);
+      const theirs = await exchange(plainPort, text, enough);
+      assert.equal(enough === headComplete ? head(ours) : ours, enough === headComplete ? head(theirs) : theirs);
+      assert.match(ours, /^HTTP\/1\.1 (101|400|405) /);
+    });
+  }
+
+  it("a frame that arrives in the same packet as the request is read, not lost", async () => {
+    const reply = await exchange(
+      conduit.port,
+      (port) => Buffer.concat([Buffer.from(request(port)), textFrame({ type: "echo", data: "with the request", id: "r1" })]),
+      (received) => received.includes("with the request"),
+    );
+    assert.match(reply, /^HTTP\/1\.1 101 /);
+    assert.ok(reply.includes('"id":"r1"'), JSON.stringify(reply));
+  });
+});
+
+describe("FastHandshake.accept", () => {
+  let http: HttpServer;
+  let port: number;
+  const taken: Array<WebSocket | null | undefined> = [];
+  before(async () => {
+    const wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 64 });
+    const fast = new FastHandshake(wss);
+    http = createHttpServer();
+    http.on("upgrade", (request, socket, head) => {
+      const ws = fast.accept(request, socket, head);
+      taken.push(ws);
+      const serve = (socket: WebSocket): void => {
+        socket.on("message", (data) => socket.send(`got ${String(data)}`));
+        // ws reports the oversized frame here before it closes with 1009.
+        socket.on("error", () => {});
+      };
+      if (ws) serve(ws);
+      else if (ws === undefined) wss.handleUpgrade(request, socket, head, serve);
+    });
+    http.listen(0, "127.0.0.1");
+    await once(http, "listening");
+    port = (http.address() as AddressInfo).port;
+  });
+  after(() => new Promise((resolve) => http.close(resolve)));
+
+  async function open(protocols?: string[]): Promise<WebSocket> {
+    const client = new WebSocket(`ws://127.0.0.1:${port}/ws`, protocols);
+    await once(client, "open");
+    return client;
+  }
+
+  it("takes a plain request and returns an open ws WebSocket with the server's options", async () => {
+    const client = await open();
+    const ws = taken.at(-1);
+    assert.ok(ws instanceof WebSocket, "the fast path took it");
+    assert.equal(ws.readyState, WebSocket.OPEN);
+    client.send("hello");
+    const [reply] = (await once(client, "message")) as [Buffer];
+    assert.equal(String(reply), "got hello");
+    // The WebSocketServer's maxPayload (64 bytes) holds on the handed-over socket.
+    client.send("x".repeat(65));
+    const [code] = (await once(client, "close")) as [number];
+    assert.equal(code, 1009);
+  });
+
+  it("leaves a request with a subprotocol to ws (undefined), which negotiates it", async () => {
+    const client = await open(["chat", "superchat"]);
+    assert.equal(taken.at(-1), undefined);
+    assert.equal(client.protocol, "chat");
+    client.close();
+    await waitFor(() => client.readyState === WebSocket.CLOSED, "the client to close");
+  });
+});
