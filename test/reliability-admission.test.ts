@@ -7,8 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { connect as netConnect, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { connect, refusedStatus, type TestClient } from "./helpers/client.js";
+import { openRaw } from "./helpers/raw.js";
 import { closeCodeOf, Opcode, RawWebSocket } from "./helpers/raw-socket.js";
 import { startServer, type TestServer } from "./helpers/server.js";
 import { waitFor, within } from "./helpers/wire.js";
@@ -52,6 +54,45 @@ describe("admission: maxConnections under a handshake storm", () => {
     for (let i = 0; i < 5; i++) again.push(await connect(`${t.url}?token=t`));
     assert.equal(await refusedStatus(`${t.url}?token=t`), 503);
     for (const client of again) await client.close();
+  });
+});
+
+describe("admission: a peer that resets its connection while its auth is pending", () => {
+  let t: TestServer;
+  let pending: Duplex | undefined;
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  before(async () => {
+    t = await startServer({}, (server) => {
+      server.setAuthHandler(async (ctx) => {
+        pending ??= ctx.request.socket;
+        await gate;
+        return "user";
+      });
+    });
+  });
+  after(() => t.close());
+
+  it("the reset is absorbed (no uncaught socket error), the handshake is dropped, and the next client is served", async () => {
+    const peer = await openRaw(t.port);
+    peer.socket.write(
+      "GET /ws?token=t HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    await waitFor(() => pending !== undefined, "the auth handler to start");
+    const serverSide = pending!;
+    // Not events.once(): it would listen for "error" itself.
+    const closed = new Promise<void>((resolve) => serverSide.once("close", () => resolve()));
+    peer.socket.resetAndDestroy();
+    await within(closed, 5000, "the server's socket to close after the reset");
+    // node reports the reset as an "error" on the server's socket (this test adds no listener of its
+    // own): had the server none either, the process would have ended here.
+    assert.ok(serverSide.listenerCount("error") > 0, "the server listens for errors on a socket in its handshake");
+    release();
+    const next = await connect(`${t.url}?token=t`);
+    assert.equal((await next.request("echo", "served")).type, "echo");
+    assert.equal(t.server.clientCount, 1);
+    await next.close();
   });
 });
 

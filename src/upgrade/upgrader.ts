@@ -120,14 +120,22 @@ export class Upgrader {
   }
 
   async #handleAsync(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    await this.#admission.ready;
-    if (this.#refused(request, socket)) return;
-    this.#pending++;
+    // Node takes its own error listener off the socket when it emits 'upgrade', and ws puts one on
+    // only when the upgrade starts: a peer that resets its connection while its auth is pending would
+    // raise an uncaught error in between.
+    socket.on("error", destroyOnError);
     let identity: Identity | undefined;
     try {
-      identity = await this.#authenticate(request);
+      await this.#admission.ready;
+      if (this.#refused(request, socket)) return;
+      this.#pending++;
+      try {
+        identity = await this.#authenticate(request);
+      } finally {
+        this.#pending--;
+      }
     } finally {
-      this.#pending--;
+      socket.off("error", destroyOnError);
     }
     if (identity === undefined) return refuseHandshake(socket, 401, "missing or invalid token");
     // The peer may have given up, or shutdown may have begun, while the auth handler ran.
@@ -197,6 +205,11 @@ export class Upgrader {
     this.#logger.debug({}, "connection refused: token rejected");
     return undefined;
   }
+}
+
+/** The error listener of a socket waiting for its auth: the socket is already being destroyed. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 /** `https://App.Example:443` and `https://app.example` are the same origin; compare them normalised. */
