@@ -158,7 +158,7 @@ export class Router implements MessageDispatcher {
     }
     const ctx = new RequestContext(this.#server, client, message.id);
     if (route.schema === undefined) {
-      this.#run(ctx, message.type, () => route.handler(ctx, client, message));
+      this.#run(ctx, message.type, route.handler, client, message);
       return;
     }
     let checked: StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>;
@@ -191,7 +191,7 @@ export class Router implements MessageDispatcher {
       return;
     }
     const parsed: Message = { ...message, data: result.value };
-    this.#run(ctx, message.type, () => route.handler(ctx, client, parsed));
+    this.#run(ctx, message.type, route.handler, client, parsed);
   }
 
   /** @internal the hub calls this for every binary frame */
@@ -203,14 +203,23 @@ export class Router implements MessageDispatcher {
       ctx.replyError(ErrorCode.BinaryNotSupported, "binary frames are not supported by this server");
       return;
     }
-    this.#run(ctx, "binary", () => handler(ctx, client, data));
+    this.#run(ctx, "binary", handler, client, data);
   }
 
-  /** Runs a handler; sync handlers settle at once, async ones race the handler timeout. */
-  #run(ctx: RequestContext, type: string, invoke: () => void | Promise<void>): void {
+  /**
+   * Runs a handler; sync handlers settle at once, async ones race the handler timeout. The handler
+   * and its arguments are passed in rather than wrapped in a closure: one allocation less per message.
+   */
+  #run<T>(
+    ctx: RequestContext,
+    type: string,
+    handler: (ctx: HandlerContext, client: Client, payload: T) => void | Promise<void>,
+    client: Client,
+    payload: T,
+  ): void {
     let result: unknown;
     try {
-      result = invoke();
+      result = handler(ctx, client, payload);
     } catch (error) {
       this.#fail(ctx, type, error);
       return;
