@@ -339,9 +339,11 @@ describe("npm run bench interrupted", () => {
 });
 
 describe("npm run bench:paired", () => {
-  it("measures both servers side by side, prints each round and the median ratio, and leaves nothing behind", async () => {
-    const { code, stdout, stderr } = await runBench(["2", "300"], undefined, "bench/paired-connect.ts");
+  /** Runs bench:paired with `args` and checks what every run prints; returns the per-round figures. */
+  async function paired(args: string[], unit: string, rounds: number): Promise<{ conduit: number[]; hub: number[] }> {
+    const { code, stdout, stderr } = await runBench(args, undefined, "bench/paired.ts");
     assert.equal(code, 0, stderr);
+    assert.match(stdout, new RegExp(`^server CPU per ${unit}, `));
     const perRound = (label: string): number[] => {
       const match = new RegExp(`${label} \\(µs\\): ([\\d., ]+)\\n`).exec(stdout);
       assert.ok(match, `${label} line in:\n${stdout}`);
@@ -349,18 +351,31 @@ describe("npm run bench:paired", () => {
     };
     const conduit = perRound("conduit-ws");
     const hub = perRound("ws hub");
-    assert.equal(conduit.length, 2);
-    assert.equal(hub.length, 2);
-    assert.ok([...conduit, ...hub].every((us) => us > 0), "each server used CPU for its connections");
-    const ratios = /per round: ([\d.]+), ([\d.]+); median ([\d.]+)/.exec(stdout);
+    assert.equal(conduit.length, rounds);
+    assert.equal(hub.length, rounds);
+    assert.ok([...conduit, ...hub].every((us) => us > 0), "each server used CPU for its load");
+    const ratios = /per round: ([\d., ]+); median ([\d.]+)/.exec(stdout);
     assert.ok(ratios, stdout);
+    assert.equal(ratios[1]!.split(", ").length, rounds);
     // The µs are printed rounded, the ratio from the unrounded figures.
-    const first = Number(ratios[1]);
+    const first = Number(ratios[1]!.split(", ")[0]);
     assert.ok(Math.abs(first - conduit[0]! / hub[0]!) <= 0.02 * first, `${first} against ${conduit[0]} / ${hub[0]}`);
     // Two servers and two native clients per round.
     const pids = childPids(stderr);
-    assert.equal(pids.length, 2 * 4, stderr);
+    assert.equal(pids.length, 4 * rounds, stderr);
     assert.deepEqual(await survivors(pids), []);
+    return { conduit, hub };
+  }
+
+  it("measures both servers side by side, prints each round and the median ratio, and leaves nothing behind", async () => {
+    await paired(["2", "300"], "connection", 2);
+  });
+
+  it("echo: CPU per echo over the echo scenario's load, side by side", async () => {
+    const { conduit, hub } = await paired(["echo", "1", "20"], "echo", 1);
+    // 20 connections × 10/s for 10 s: a server cannot answer an echo in under a microsecond of CPU,
+    // nor spend a millisecond on one on this machine.
+    assert.ok([...conduit, ...hub].every((us) => us > 1 && us < 1000), `${conduit} / ${hub}`);
   });
 });
 
