@@ -1,7 +1,7 @@
 /**
  * The Redis cluster across processes, and its faults (issue 5): three node processes with clients
  * spread over them; Redis unreachable at start; Redis lost and restored while serving; a node killed
- * with SIGKILL.
+ * with SIGKILL, and the member_left announced for its members by the node that reaps it.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -199,5 +199,45 @@ describe("presence events across nodes", { skip }, () => {
     assert.deepEqual(await joinsSeen(onB[2]!.client, "large-end"), []);
     // A, at the limit, still announces A's second member to A's first.
     assert.deepEqual(await joinsSeen(onA[0]!.client, "large-end"), [onA[1]!.id]);
+  });
+});
+
+describe("a dead node's members, announced gone", { skip }, () => {
+  let redis: TestRedis;
+  let survivor: TestServer;
+  let doomed: NodeProcess;
+  const clients: TestClient[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    // Both with the fault tests' short liveness settings (a report every 100 ms, dead after 1 s).
+    survivor = await startServer({
+      adapter: new RedisAdapter({ url: redis.url, heartbeatInterval: 100, nodeTimeout: 1000 }),
+      presenceEventsMaxMembers: 10,
+    });
+    doomed = await startNode(redis.url, 10);
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await stopNode(doomed);
+    await survivor.close();
+    await redis.stop();
+  });
+
+  it("a node killed with SIGKILL cannot say its members left: the node that reaps it says it for them", async () => {
+    const watcher = await connect(survivor.url);
+    const lost = await connect(doomed.url);
+    clients.push(watcher, lost);
+    await watcher.request("join_room", { room: "wake" });
+    const lostId = (await lost.request("status")).data.client_id as string;
+    await lost.request("join_room", { room: "wake" });
+    assert.deepEqual((await watcher.next("member_joined", 10_000)).data, { room: "wake", client_id: lostId, user_id: null });
+
+    await stopNode(doomed, "SIGKILL");
+    // Within nodeTimeout (1 s) plus a report, the survivor reaps the dead node and announces its member.
+    assert.deepEqual((await watcher.next("member_left", 10_000)).data, { room: "wake", client_id: lostId, user_id: null });
+    const { data } = await watcher.request("presence", { room: "wake" });
+    assert.equal(data.count, 1);
   });
 });

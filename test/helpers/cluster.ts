@@ -11,9 +11,13 @@ export interface NodeProcess {
   nodeId: string;
 }
 
-/** Starts a node joined to the Redis at `redisUrl`; resolves once it listens. */
-export async function startNode(redisUrl: string): Promise<NodeProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/cluster-node.ts", redisUrl], {
+/**
+ * Starts a node joined to the Redis at `redisUrl`; resolves once it listens. Its presence events are
+ * off unless `presenceEventsMaxMembers` is given.
+ */
+export async function startNode(redisUrl: string, presenceEventsMaxMembers = 0): Promise<NodeProcess> {
+  const args = ["--import", "tsx", "test/fixtures/cluster-node.ts", redisUrl, String(presenceEventsMaxMembers)];
+  const child = spawn(process.execPath, args, {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const line = await new Promise<string>((resolve, reject) => {

@@ -231,11 +231,34 @@ export class RedisAdapter implements Adapter {
     if ((await pub.zrem(this.#nodesKey, nodeId)) !== 1) return;
     this.#logger.warn({ nodeId }, "node stopped reporting: removed from the cluster");
     const rooms = await pub.smembers(this.#nodeRoomsKey(nodeId));
+    const prefix = `${nodeId}|`;
     for (const room of rooms) {
-      const fields = Object.keys(await pub.hgetall(this.#membersKey(room))).filter((f) => f.startsWith(`${nodeId}|`));
-      if (fields.length > 0) await pub.hdel(this.#membersKey(room), ...fields);
+      const gone = Object.entries(await pub.hgetall(this.#membersKey(room))).filter(([field]) => field.startsWith(prefix));
+      if (gone.length === 0) continue;
+      await pub.hdel(this.#membersKey(room), ...gone.map(([field]) => field));
+      for (const [field, userId] of gone) this.#announceLeft(room, field.slice(prefix.length), userId);
     }
     await pub.multi().del(this.#nodeRoomsKey(nodeId)).hdel(this.#nodeClientsKey, nodeId).exec();
+  }
+
+  /**
+   * A dead node cannot tell the other members of a room that its clients left: the node that reaps it
+   * announces `member_left` for each of them, to its own members and through the room's channel to
+   * every other node's, as the dead node would have. Each node applies its own
+   * `presenceEventsMaxMembers` on delivery.
+   */
+  #announceLeft(room: RoomName, clientId: ClientId, userIdJson: string): void {
+    let userId: string | null = null;
+    try {
+      const parsed: unknown = JSON.parse(userIdJson);
+      if (typeof parsed === "string") userId = parsed;
+    } catch {
+      // A value this version did not write: announce the member as anonymous.
+    }
+    const json = JSON.stringify({ type: "member_left", data: { room, client_id: clientId, user_id: userId } });
+    const broadcast: ClusterBroadcast = { room, except: undefined, type: "member_left", json, droppable: false };
+    this.#host!.deliver(broadcast);
+    this.publish(broadcast);
   }
 
   /** Stops reporting, removes this node from every view, and closes both connections. */
