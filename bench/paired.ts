@@ -1,7 +1,7 @@
 /**
- * `npm run bench:paired -- [connect|echo] [rounds] [count]`: server CPU per accepted connection
- * (`connect`, the default) or per echo (`echo`), conduit-ws against the plain `ws` hub, measured side
- * by side. On a shared virtual machine one server's CPU per connection moves by 30 % and more between
+ * `npm run bench:paired -- [connect|echo|fanout] [rounds] [count]`: server CPU per accepted
+ * connection (`connect`, the default), per echo (`echo`) or per delivery of a room broadcast
+ * (`fanout`), conduit-ws against the plain `ws` hub, measured side by side. On a shared virtual machine one server's CPU per connection moves by 30 % and more between
  * identical rounds run one after the other (the scenarios of `npm run bench` measure the servers in
  * turn), because the virtual CPU's speed changes from one minute to the next. Here both servers run
  * at the same time on the same CPU, and each gets its load from a C client of its own
@@ -15,6 +15,9 @@
  * - `echo`: opens `count` connections (default 1,000) to each, then every connection sends 10 echoes
  *   a second for 10 s (the echo scenario's load, after a second of warm-up), and divides each
  *   server's CPU over those 10 s by the replies its client counted in them.
+ * - `fanout`: puts `count` connections (default 1,000) in one room on each, then one member sends a
+ *   broadcast to the room every 50 ms, 100 measured after 10 of warm-up (the 1,000-member fan-out
+ *   scenario's load), and divides each server's CPU over the measured broadcasts by the deliveries.
  *
  * What it does not measure: times and latencies (the servers share a CPU, so each waits for the
  * other) and memory; the scenarios of `npm run bench` do.
@@ -26,27 +29,29 @@ import { log } from "./harness/log.js";
 import { NativeClient } from "./harness/native-client.js";
 import { Child, installCleanup, setAffinity } from "./harness/processes.js";
 import { median } from "./harness/rounds.js";
-import { SCRIPTS } from "./harness/session.js";
+import { ROOM, SCRIPTS } from "./harness/session.js";
 import { now } from "./shared/clock.js";
 import { clockTicksPerSecond, cpuMs } from "./shared/procfs.js";
 
 const SERVER_CPU = 0;
 const LOAD_CPU = 1;
 const KINDS = ["ws", "conduit"] as const;
-const MODES = ["connect", "echo"] as const;
+const MODES = ["connect", "echo", "fanout"] as const;
 type Mode = (typeof MODES)[number];
 /** The echo scenario's load (bench/harness/config.ts): 10 a second per connection for 10 s. */
 const ECHO = { ratePerClient: 10, warmupMs: 1000, durationMs: 10_000, graceMs: 1000 };
+/** The 1,000-member fan-out scenario's load: a broadcast every 50 ms, 100 measured after 10. */
+const FANOUT = { warmup: 10, broadcasts: 100, intervalMs: 50, graceMs: 1000 };
 
 const args = process.argv.slice(2);
 const mode: Mode = MODES.includes(args[0] as Mode) ? (args.shift() as Mode) : "connect";
 const rounds = Number(args[0] ?? 6);
 const count = Number(args[1] ?? (mode === "connect" ? 15_000 : 1000));
 if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(count) || count < 1) {
-  process.stderr.write("usage: npm run bench:paired -- [connect|echo] [rounds] [count]\n");
+  process.stderr.write("usage: npm run bench:paired -- [connect|echo|fanout] [rounds] [count]\n");
   process.exit(2);
 }
-const unit = mode === "connect" ? "connection" : "echo";
+const unit = { connect: "connection", echo: "echo", fanout: "delivery" }[mode];
 
 installCleanup();
 compileChildScripts();
@@ -54,13 +59,13 @@ compileChildScripts();
 setAffinity(process.pid, String(LOAD_CPU));
 const ticks = clockTicksPerSecond();
 
-/** Opens `count` connections to `port` from a C client on the load CPU. */
-function openClient(port: number): Promise<NativeClient> {
+/** Opens `count` connections to `port` from a C client on the load CPU, members of `room` if given. */
+function openClient(port: number, room?: string): Promise<NativeClient> {
   return NativeClient.open({
     url: `ws://127.0.0.1:${port}/ws`,
     clientKind: "ws-protocol",
     count,
-    room: undefined,
+    room,
     cpu: LOAD_CPU,
     timeoutMs: 300_000,
   });
@@ -75,21 +80,43 @@ async function perConnection(server: Child, port: number): Promise<number> {
   return (1000 * (after - before)) / count;
 }
 
+/** Resolves at `moment` (the bench clock) with each server's CPU ms so far. */
+function cpuAt(servers: Child[], moment: number): Promise<number[]> {
+  return new Promise((resolve) => setTimeout(() => resolve(servers.map((server) => cpuMs(server.pid, ticks))), moment - now()));
+}
+
 /** µs of server CPU per echo: both clients connect first, then echo at once; CPU over the measured 10 s. */
 async function perEcho(servers: Child[], ports: number[]): Promise<number[]> {
-  const clients = await Promise.all(ports.map(openClient));
+  const clients = await Promise.all(ports.map((port) => openClient(port)));
   try {
     const startAt = now() + 300;
     const timeoutMs = ECHO.warmupMs + ECHO.durationMs + ECHO.graceMs + 60_000;
     const work = Promise.all(clients.map((client) => client.echo({ ...ECHO, startAt }, timeoutMs)));
     // The clients count the replies to what they send after the warm-up, for durationMs: read the
     // servers' CPU at the same two moments.
-    const at = (moment: number): Promise<number[]> =>
-      new Promise((resolve) => setTimeout(() => resolve(servers.map((server) => cpuMs(server.pid, ticks))), moment - now()));
-    const before = await at(startAt + ECHO.warmupMs);
-    const after = await at(startAt + ECHO.warmupMs + ECHO.durationMs);
+    const before = await cpuAt(servers, startAt + ECHO.warmupMs);
+    const after = await cpuAt(servers, startAt + ECHO.warmupMs + ECHO.durationMs);
     const results = await work;
     return servers.map((_, i) => (1000 * (after[i]! - before[i]!)) / results[i]!.received);
+  } finally {
+    await Promise.all(clients.map((client) => client.close()));
+  }
+}
+
+/** µs of server CPU per delivery: every connection in one room; CPU over the measured broadcasts. */
+async function perDelivery(servers: Child[], ports: number[]): Promise<number[]> {
+  const clients = await Promise.all(ports.map((port) => openClient(port, ROOM)));
+  try {
+    const startAt = now() + 300;
+    const { warmup, broadcasts, intervalMs } = FANOUT;
+    const timeoutMs = (warmup + broadcasts) * intervalMs + FANOUT.graceMs + 60_000;
+    const work = Promise.all(clients.map((client) => client.fanout({ ...FANOUT, startAt }, timeoutMs)));
+    // The measured broadcasts are sent from startAt + warmup intervals on; the last one's deliveries
+    // have landed well within an interval after it.
+    const before = await cpuAt(servers, startAt + warmup * intervalMs);
+    const after = await cpuAt(servers, startAt + (warmup + broadcasts) * intervalMs);
+    const results = await work;
+    return servers.map((_, i) => (1000 * (after[i]! - before[i]!)) / results[i]!.counts.reduce((sum, n) => sum + n, 0));
   } finally {
     await Promise.all(clients.map((client) => client.close()));
   }
@@ -110,7 +137,11 @@ async function round(): Promise<Record<(typeof KINDS)[number], number>> {
       }),
     );
     const cost =
-      mode === "connect" ? await Promise.all(servers.map((server, i) => perConnection(server, ports[i]!))) : await perEcho(servers, ports);
+      mode === "connect"
+        ? await Promise.all(servers.map((server, i) => perConnection(server, ports[i]!)))
+        : mode === "echo"
+          ? await perEcho(servers, ports)
+          : await perDelivery(servers, ports);
     return { ws: cost[0]!, conduit: cost[1]! };
   } finally {
     await Promise.all(servers.map((server) => server.kill()));
@@ -125,11 +156,12 @@ for (let i = 0; i < rounds; i++) {
 }
 const ratios = results.map((result) => result.conduit / result.ws);
 const fixed = (values: number[], digits: number): string => values.map((value) => value.toFixed(digits)).join(", ");
-const load =
-  mode === "connect"
-    ? `${count} connections to each server`
-    : `${count} connections to each server, ${ECHO.ratePerClient} echoes a second each for ${ECHO.durationMs / 1000} s`;
-const digits = mode === "connect" ? 0 : 1;
+const load = {
+  connect: `${count} connections to each server`,
+  echo: `${count} connections to each server, ${ECHO.ratePerClient} echoes a second each for ${ECHO.durationMs / 1000} s`,
+  fanout: `${count} members of one room on each server, a broadcast every ${FANOUT.intervalMs} ms, ${FANOUT.broadcasts} measured`,
+}[mode];
+const digits = { connect: 0, echo: 1, fanout: 2 }[mode];
 process.stdout.write(
   `server CPU per ${unit}, ${load}, side by side, ${rounds} rounds\n` +
     `  conduit-ws (µs): ${fixed(results.map((result) => result.conduit), digits)}\n` +

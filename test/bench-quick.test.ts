@@ -371,10 +371,17 @@ describe("npm run bench:paired", () => {
     await paired(["2", "300"], "connection", 2);
   });
 
+  it("fanout: CPU per delivery of the 1,000-member scenario's broadcasts, side by side", async () => {
+    // 200 members × 100 measured broadcasts: enough server CPU to span many of /proc's 10 ms ticks.
+    const { conduit, hub } = await paired(["fanout", "1", "200"], "delivery", 1);
+    // No server delivers in under 0.1 µs or spends 10 ms on one.
+    assert.ok([...conduit, ...hub].every((us) => us > 0.1 && us < 10_000), `${conduit} / ${hub}`);
+  });
+
   it("echo: CPU per echo over the echo scenario's load, side by side", async () => {
-    const { conduit, hub } = await paired(["echo", "1", "20"], "echo", 1);
-    // 20 connections × 10/s for 10 s: a server cannot answer an echo in under a microsecond of CPU,
-    // nor spend a millisecond on one on this machine.
+    // 100 connections × 10/s for 10 s: enough server CPU to span many of /proc's 10 ms ticks. A server
+    // cannot answer an echo in under a microsecond of CPU, nor spend a millisecond on one here.
+    const { conduit, hub } = await paired(["echo", "1", "100"], "echo", 1);
     assert.ok([...conduit, ...hub].every((us) => us > 1 && us < 1000), `${conduit} / ${hub}`);
   });
 });
