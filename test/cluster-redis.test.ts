@@ -202,7 +202,7 @@ describe("presence events across nodes", { skip }, () => {
   });
 });
 
-describe("a dead node's members, announced gone", { skip }, () => {
+describe("a node that stops reporting: its members announced gone, and back if it was only stalled", { skip }, () => {
   let redis: TestRedis;
   let survivor: TestServer;
   let doomed: NodeProcess;
@@ -223,6 +223,32 @@ describe("a dead node's members, announced gone", { skip }, () => {
     await stopNode(doomed);
     await survivor.close();
     await redis.stop();
+  });
+
+  it("a node stalled past nodeTimeout (SIGSTOP) is reaped; when it resumes it rejoins and announces its members again", async () => {
+    const watcher = await connect(survivor.url);
+    const stalled = await connect(doomed.url);
+    clients.push(watcher, stalled);
+    await watcher.request("join_room", { room: "stall" });
+    const stalledId = (await stalled.request("status")).data.client_id as string;
+    await stalled.request("join_room", { room: "stall" });
+    const member = { room: "stall", client_id: stalledId, user_id: null };
+    assert.deepEqual((await watcher.next("member_joined", 10_000)).data, member);
+
+    doomed.child.kill("SIGSTOP");
+    try {
+      assert.deepEqual((await watcher.next("member_left", 10_000)).data, member);
+      assert.equal((await watcher.request("presence", { room: "stall" })).data.count, 1);
+    } finally {
+      doomed.child.kill("SIGCONT");
+    }
+    // On its next report it finds itself removed, writes its memberships back and says so.
+    assert.deepEqual((await watcher.next("member_joined", 10_000)).data, member);
+    assert.equal((await watcher.request("presence", { room: "stall" })).data.count, 2);
+    // Its client was never disconnected, and never told about itself.
+    assert.equal((await stalled.request("echo", "still here")).type, "echo");
+    assert.equal(stalled.received.filter((m) => m.type === "member_left" || m.type === "member_joined").length, 0);
+    await watcher.request("leave_room", { room: "stall" });
   });
 
   it("a node killed with SIGKILL cannot say its members left: the node that reaps it says it for them", async () => {

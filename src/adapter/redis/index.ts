@@ -80,6 +80,8 @@ export class RedisAdapter implements Adapter {
   #sub: Redis | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Whether this node has reported itself at least once (so a report that re-adds it means it had been reaped). */
+  #reported = false;
   #stats: RedisAdapterStats = { connected: false, published: 0, publishFailed: 0, received: 0 };
 
   /** @param options - see {@link RedisAdapterOptions} */
@@ -213,15 +215,33 @@ export class RedisAdapter implements Adapter {
     const pub = this.#pub!;
     const now = Date.now();
     try {
-      await pub
+      const replies = await pub
         .multi()
         .zadd(this.#nodesKey, now, host.nodeId)
         .hset(this.#nodeClientsKey, host.nodeId, host.localClientCount())
         .exec();
+      // ZADD answers 1 when it added the node: after the first report, that means another node
+      // reaped this one while it was stalled past nodeTimeout (a long pause, a frozen VM).
+      const readded = replies?.[0]?.[1] === 1 && this.#reported;
+      this.#reported = true;
+      if (readded) await this.#rejoin();
       const dead = await pub.zrangebyscore(this.#nodesKey, "-inf", now - this.#options.nodeTimeout);
       for (const nodeId of dead) await this.#reap(nodeId);
     } catch (error) {
       this.#failed("heartbeat", error);
+    }
+  }
+
+  /**
+   * This node was reaped while alive: its members left every view and were announced gone. Puts them
+   * back and announces them again (`member_joined` to every member of their rooms but themselves).
+   */
+  async #rejoin(): Promise<void> {
+    const host = this.#host!;
+    this.#logger.warn({ nodeId: host.nodeId }, "this node had been removed from the cluster after missing its reports: rejoining");
+    await this.#resyncMembership();
+    for (const room of host.localRooms()) {
+      for (const member of host.localMembers(room)) this.#announcePresence("member_joined", room, member.clientId, member.userId);
     }
   }
 
@@ -255,8 +275,14 @@ export class RedisAdapter implements Adapter {
     } catch {
       // A value this version did not write: announce the member as anonymous.
     }
-    const json = JSON.stringify({ type: "member_left", data: { room, client_id: clientId, user_id: userId } });
-    const broadcast: ClusterBroadcast = { room, except: undefined, type: "member_left", json, droppable: false };
+    this.#announcePresence("member_left", room, clientId, userId);
+  }
+
+  /** Delivers a presence event about `clientId` here and publishes it to the room's other nodes. */
+  #announcePresence(type: "member_joined" | "member_left", room: RoomName, clientId: ClientId, userId: string | null): void {
+    const json = JSON.stringify({ type, data: { room, client_id: clientId, user_id: userId } });
+    // A reaped node that was only stalled still holds the client: it must not hear about itself.
+    const broadcast: ClusterBroadcast = { room, except: clientId, type, json, droppable: false };
     this.#host!.deliver(broadcast);
     this.publish(broadcast);
   }
