@@ -225,15 +225,23 @@ describe("a node that stops reporting: its members announced gone, and back if i
     await redis.stop();
   });
 
-  it("a node stalled past nodeTimeout (SIGSTOP) is reaped; when it resumes it rejoins and announces its members again", async () => {
+  /**
+   * A watcher on the survivor and a member on the doomed node in `room`; resolves once the watcher
+   * was told the member joined, with what presence events about the member carry.
+   */
+  async function watchedMember(room: string): Promise<{ watcher: TestClient; remote: TestClient; member: object }> {
     const watcher = await connect(survivor.url);
-    const stalled = await connect(doomed.url);
-    clients.push(watcher, stalled);
-    await watcher.request("join_room", { room: "stall" });
-    const stalledId = (await stalled.request("status")).data.client_id as string;
-    await stalled.request("join_room", { room: "stall" });
-    const member = { room: "stall", client_id: stalledId, user_id: null };
+    const remote = await connect(doomed.url);
+    clients.push(watcher, remote);
+    await watcher.request("join_room", { room });
+    const member = { room, client_id: (await remote.request("status")).data.client_id as string, user_id: null };
+    await remote.request("join_room", { room });
     assert.deepEqual((await watcher.next("member_joined", 10_000)).data, member);
+    return { watcher, remote, member };
+  }
+
+  it("a node stalled past nodeTimeout (SIGSTOP) is reaped; when it resumes it rejoins and announces its members again", async () => {
+    const { watcher, remote: stalled, member } = await watchedMember("stall");
 
     doomed.child.kill("SIGSTOP");
     try {
@@ -252,17 +260,10 @@ describe("a node that stops reporting: its members announced gone, and back if i
   });
 
   it("a node killed with SIGKILL cannot say its members left: the node that reaps it says it for them", async () => {
-    const watcher = await connect(survivor.url);
-    const lost = await connect(doomed.url);
-    clients.push(watcher, lost);
-    await watcher.request("join_room", { room: "wake" });
-    const lostId = (await lost.request("status")).data.client_id as string;
-    await lost.request("join_room", { room: "wake" });
-    assert.deepEqual((await watcher.next("member_joined", 10_000)).data, { room: "wake", client_id: lostId, user_id: null });
-
+    const { watcher, member } = await watchedMember("wake");
     await stopNode(doomed, "SIGKILL");
     // Within nodeTimeout (1 s) plus a report, the survivor reaps the dead node and announces its member.
-    assert.deepEqual((await watcher.next("member_left", 10_000)).data, { room: "wake", client_id: lostId, user_id: null });
+    assert.deepEqual((await watcher.next("member_left", 10_000)).data, member);
     const { data } = await watcher.request("presence", { room: "wake" });
     assert.equal(data.count, 1);
   });
