@@ -48,6 +48,13 @@ export interface AdapterHost {
   readonly nodeId: string;
   /** Delivers a broadcast that another node published to this node's clients. */
   deliver(broadcast: ClusterBroadcast): void;
+  /**
+   * Announces a presence event about a member this adapter speaks for (a dead node's member, or this
+   * node's own after another node removed it): to this node's members of the room, under this node's
+   * `presenceEventsMaxMembers`, and published to the other nodes, whose own limits apply there. The
+   * member itself is skipped.
+   */
+  announce(type: "member_joined" | "member_left", room: RoomName, member: MemberInfo): void;
   /** Delivers a message another node addressed to one of this node's clients; false if unknown here. */
   deliverToClient(clientId: ClientId, type: string, json: string): boolean;
   /** This node's members of a room. */

@@ -54,8 +54,8 @@ const MAX_SLICES = 30;
 /**
  * Every tick (`interval / slices` ms, slices = interval / 100 ms, 1 to 30): visits the next
  * `⌈clients / slices⌉` clients, terminating those silent for longer than `timeout` ms and pinging the
- * rest (those at least {@link HeartbeatSweep.firstPingAfter} ms old). A full pass takes about `interval`, so a dead peer is found within `timeout + interval`
- * (plus a tick's rounding).
+ * rest (those at least {@link HeartbeatSweep.firstPingAfter} ms old). A full pass takes about
+ * `interval`, so a dead peer is found within `timeout + interval` (plus a tick's rounding).
  */
 export class HeartbeatSweep {
   readonly #timeout: number;

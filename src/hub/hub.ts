@@ -225,8 +225,7 @@ export class Hub implements ClientHost, AdapterHost {
    */
   #announce(type: "member_joined" | "member_left", room: RoomName, client: Client): void {
     if (!this.#presenceEventsFor(room, type === "member_left" ? 1 : 0)) return;
-    const data = { room, client_id: client.id, user_id: client.userId };
-    this.broadcastToRoom(room, type, data, { except: client.id });
+    this.broadcastToRoom(room, type, presenceData(room, client.id, client.userId), { except: client.id });
   }
 
   /**
@@ -325,6 +324,14 @@ export class Hub implements ClientHost, AdapterHost {
     this.#deliverLocal(broadcast.room, prepared, broadcast.except);
   }
 
+  /** @internal see {@link AdapterHost.announce} */
+  announce(type: "member_joined" | "member_left", room: RoomName, member: MemberInfo): void {
+    const prepared = encode(type, presenceData(room, member.clientId, member.userId), undefined);
+    const except = member.clientId;
+    if (this.#presenceEventsFor(room, 0)) this.#deliverLocal(room, prepared, except);
+    this.#adapter.publish({ room, except, type, json: prepared.json, droppable: false });
+  }
+
   /** @internal a message another node addressed to one of our clients */
   deliverToClient(clientId: ClientId, type: string, json: string): boolean {
     const client = this.#clients.get(clientId);
@@ -351,6 +358,11 @@ export class Hub implements ClientHost, AdapterHost {
 
 /** The events {@link Hub} pushes about a room's members (reserved: clients cannot broadcast them). */
 const PRESENCE_EVENTS: ReadonlySet<string> = new Set(["member_joined", "member_left"]);
+
+/** The `data` of `member_joined` and `member_left` (SPEC §2). */
+function presenceData(room: RoomName, clientId: ClientId, userId: string | null): { room: RoomName; client_id: ClientId; user_id: string | null } {
+  return { room, client_id: clientId, user_id: userId };
+}
 
 function memberOf(client: Client): MemberInfo {
   return { clientId: client.id, userId: client.userId };

@@ -241,7 +241,7 @@ export class RedisAdapter implements Adapter {
     this.#logger.warn({ nodeId: host.nodeId }, "this node had been removed from the cluster after missing its reports: rejoining");
     await this.#resyncMembership();
     for (const room of host.localRooms()) {
-      for (const member of host.localMembers(room)) this.#announcePresence("member_joined", room, member.clientId, member.userId);
+      for (const member of host.localMembers(room)) host.announce("member_joined", room, member);
     }
   }
 
@@ -275,16 +275,8 @@ export class RedisAdapter implements Adapter {
     } catch {
       // A value this version did not write: announce the member as anonymous.
     }
-    this.#announcePresence("member_left", room, clientId, userId);
-  }
-
-  /** Delivers a presence event about `clientId` here and publishes it to the room's other nodes. */
-  #announcePresence(type: "member_joined" | "member_left", room: RoomName, clientId: ClientId, userId: string | null): void {
-    const json = JSON.stringify({ type, data: { room, client_id: clientId, user_id: userId } });
-    // A reaped node that was only stalled still holds the client: it must not hear about itself.
-    const broadcast: ClusterBroadcast = { room, except: clientId, type, json, droppable: false };
-    this.#host!.deliver(broadcast);
-    this.publish(broadcast);
+    // Skipping the member matters to a reaped node that was only stalled: it still holds the client.
+    this.#host!.announce("member_left", room, { clientId, userId });
   }
 
   /** Stops reporting, removes this node from every view, and closes both connections. */
