@@ -44,6 +44,8 @@ export interface ClientHost {
   readonly maxBufferedBytes: number;
   /** Unsent bytes above which droppable sends skip the client. */
   readonly droppableBufferedBytes: number;
+  /** Whether frames may be written straight to the socket's handle (the `directWrites` option). */
+  readonly directWrites: boolean;
   /** Whether clients may negotiate permessage-deflate (the `enableCompression` option). */
   readonly compression: boolean;
   /** A frame arrived from this client. */
@@ -320,7 +322,7 @@ export class Client {
   }
 
   #sendQueue(): SendQueue {
-    return (this.#queue ??= new SendQueue(this.#socket, this.host.scheduler));
+    return (this.#queue ??= new SendQueue(this.#socket, this.host.scheduler, this.host.directWrites));
   }
 
   /**

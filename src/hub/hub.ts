@@ -55,6 +55,8 @@ export class Hub implements ClientHost, AdapterHost {
   readonly maxBufferedBytes: number;
   /** @internal see {@link ServerOptions.droppableBufferedBytes} */
   readonly droppableBufferedBytes: number;
+  /** @internal see {@link ServerOptions.directWrites} */
+  readonly directWrites: boolean;
   /** @internal see {@link ServerOptions.enableCompression} */
   readonly compression: boolean;
 
@@ -76,6 +78,7 @@ export class Hub implements ClientHost, AdapterHost {
     this.maxBufferedBytes = options.maxBufferedBytes;
     this.droppableBufferedBytes = options.droppableBufferedBytes;
     this.compression = options.enableCompression;
+    this.directWrites = options.directWrites;
     this.#adapter = adapter;
     this.#logger = logger;
     this.#metrics = options.instrumentation;

@@ -15,6 +15,7 @@
  * @module
  */
 import type { Writable } from "node:stream";
+import { directHandleOf, writeDirect, type AsyncWriteOwner } from "./direct-write.js";
 
 /** Anything that can be flushed. */
 interface Flushable {
@@ -116,8 +117,12 @@ const CONCAT_LIMIT = 64 * 1024;
 /**
  * The frames waiting for one socket, and how many bytes the client has not yet received.
  */
-export class SendQueue {
+export class SendQueue implements AsyncWriteOwner {
   readonly #socket: Writable;
+  /** Whether frames go straight to the socket's libuv handle (see direct-write.ts). */
+  readonly #direct: boolean;
+  /** Bytes of direct writes that libuv holds because the kernel did not take them at once. */
+  #queuedInLibuv = 0;
   readonly #scheduler: FlushScheduler;
   /**
    * The first frame queued since the last flush. Most flushes carry one frame (one broadcast in a
@@ -133,15 +138,32 @@ export class SendQueue {
   /**
    * @param socket - the upgraded TCP socket (the same one `ws` reads from)
    * @param scheduler - the hub-wide scheduler that flushes at the end of the turn
+   * @param directWrites - write to the socket's libuv handle where it can (see direct-write.ts)
    */
-  constructor(socket: Writable, scheduler: FlushScheduler) {
+  constructor(socket: Writable, scheduler: FlushScheduler, directWrites: boolean) {
     this.#socket = socket;
     this.#scheduler = scheduler;
+    this.#direct = directWrites && directHandleOf(socket) !== undefined;
   }
 
   /** Bytes queued here plus bytes the socket has accepted but the kernel has not yet taken. */
   get unsentBytes(): number {
-    return this.#bytes + this.#socket.writableLength;
+    return this.#bytes + this.#socket.writableLength + this.#queuedInLibuv;
+  }
+
+  /** @internal see {@link AsyncWriteOwner} */
+  asyncWriteStarted(bytes: number): void {
+    this.#queuedInLibuv += bytes;
+  }
+
+  /** @internal see {@link AsyncWriteOwner} */
+  asyncWriteDone(bytes: number): void {
+    this.#queuedInLibuv -= bytes;
+  }
+
+  /** Writes one buffer: to the libuv handle when it can, else through node's stream. */
+  #write(data: Buffer): void {
+    if (!this.#direct || !writeDirect(this.#socket, data, this)) this.#socket.write(data);
   }
 
   /**
@@ -151,7 +173,7 @@ export class SendQueue {
   push(frame: Buffer, timing: SendTiming): void {
     if (this.#first === undefined) {
       if (timing === "now") {
-        if (this.#socket.writable) this.#socket.write(frame);
+        if (this.#socket.writable) this.#write(frame);
         return;
       }
       this.#first = frame;
@@ -182,9 +204,9 @@ export class SendQueue {
     const socket = this.#socket;
     if (!socket.writable) return;
     if (frames === undefined) {
-      socket.write(first);
+      this.#write(first);
     } else if (bytes <= CONCAT_LIMIT) {
-      socket.write(Buffer.concat(frames, bytes));
+      this.#write(Buffer.concat(frames, bytes));
     } else {
       socket.cork();
       for (const frame of frames) socket.write(frame);
