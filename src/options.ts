@@ -89,6 +89,15 @@ export interface ServerOptions {
    */
   directWrites: boolean;
   /**
+   * Read whole text frames (unfragmented, masked, at most 1 KiB, complete in one read) straight from
+   * the socket instead of through `ws`'s receiver stream; every other frame, and the rest of a read
+   * from the first such frame on, still goes to `ws`. It reaches `ws` internals, checked on the first
+   * connection; where they differ, everything goes through `ws` whatever this says. `false`: always
+   * `ws`.
+   * @default true
+   */
+  directReads: boolean;
+  /**
    * The per-connection rate limit, or `false` for none.
    * @default { messagesPerSecond: 100, burst: 200, maxDropped: 200, abuseWindowMs: 10000 }
    */
@@ -171,6 +180,7 @@ export const defaultOptions: Readonly<ServerOptions> = Object.freeze({
   maxBufferedBytes: 1024 * 1024,
   droppableBufferedBytes: 256 * 1024,
   directWrites: true,
+  directReads: true,
   rateLimit: Object.freeze({ messagesPerSecond: 100, burst: 200, maxDropped: 200, abuseWindowMs: 10_000 }),
   maxRoomsPerClient: 100,
   handlerTimeout: 10_000,

@@ -8,6 +8,7 @@ import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import { CloseCode, type DisconnectReason } from "../errors.js";
 import { errorMessage, type Message } from "../protocol/message.js";
+import { FastReceive } from "./fast-receive.js";
 import { PreparedMessage } from "./prepared-message.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { SendQueue, type FlushScheduler, type SendTiming } from "./send-queue.js";
@@ -44,6 +45,8 @@ export interface ClientHost {
   readonly maxBufferedBytes: number;
   /** Unsent bytes above which droppable sends skip the client. */
   readonly droppableBufferedBytes: number;
+  /** Whether whole text frames may be read straight from the socket (the `directReads` option). */
+  readonly directReads: boolean;
   /** Whether frames may be written straight to the socket's handle (the `directWrites` option). */
   readonly directWrites: boolean;
   /** Whether clients may negotiate permessage-deflate (the `enableCompression` option). */
@@ -102,6 +105,9 @@ function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
     client.host.internalError(client, error);
   }
 }
+/** Reads whole text frames off every client's socket before `ws`'s receiver would (fast-receive.ts). */
+const fastReceive = new FastReceive(onMessage);
+
 function onPong(this: WebSocket): void {
   clientOf(this).touch();
 }
@@ -184,6 +190,7 @@ export class Client {
     ws.on("pong", onPong);
     ws.on("error", onError);
     ws.on("close", onClose);
+    if (host.directReads) fastReceive.install(ws, socket);
   }
 
   /**

@@ -55,6 +55,8 @@ export class Hub implements ClientHost, AdapterHost {
   readonly maxBufferedBytes: number;
   /** @internal see {@link ServerOptions.droppableBufferedBytes} */
   readonly droppableBufferedBytes: number;
+  /** @internal see {@link ServerOptions.directReads} */
+  readonly directReads: boolean;
   /** @internal see {@link ServerOptions.directWrites} */
   readonly directWrites: boolean;
   /** @internal see {@link ServerOptions.enableCompression} */
@@ -79,6 +81,7 @@ export class Hub implements ClientHost, AdapterHost {
     this.droppableBufferedBytes = options.droppableBufferedBytes;
     this.compression = options.enableCompression;
     this.directWrites = options.directWrites;
+    this.directReads = options.directReads;
     this.#adapter = adapter;
     this.#logger = logger;
     this.#metrics = options.instrumentation;
