@@ -16,8 +16,9 @@
  *   a second for 10 s (the echo scenario's load, after a second of warm-up), and divides each
  *   server's CPU over those 10 s by the replies its client counted in them.
  * - `fanout`: puts `count` connections (default 1,000) in one room on each, then one member sends a
- *   broadcast to the room every 50 ms, 100 measured after 10 of warm-up (the 1,000-member fan-out
- *   scenario's load), and divides each server's CPU over the measured broadcasts by the deliveries.
+ *   broadcast to the room every 50 ms (every `count / 20` ms from 1,000 members on: 500 ms for
+ *   10,000, as in the scenarios), 100 measured after 10 of warm-up, and divides each server's CPU
+ *   over the measured broadcasts by the deliveries.
  *
  * What it does not measure: times and latencies (the servers share a CPU, so each waits for the
  * other) and memory; the scenarios of `npm run bench` do.
@@ -40,8 +41,11 @@ const MODES = ["connect", "echo", "fanout"] as const;
 type Mode = (typeof MODES)[number];
 /** The echo scenario's load (bench/harness/config.ts): 10 a second per connection for 10 s. */
 const ECHO = { ratePerClient: 10, warmupMs: 1000, durationMs: 10_000, graceMs: 1000 };
-/** The 1,000-member fan-out scenario's load: a broadcast every 50 ms, 100 measured after 10. */
-const FANOUT = { warmup: 10, broadcasts: 100, intervalMs: 50, graceMs: 1000 };
+/**
+ * The fan-out scenarios' load: 100 broadcasts measured after 10, one every `count / 20` ms (at least
+ * 50): every 50 ms to 1,000 members, every 500 ms to 10,000, as in the two scenarios.
+ */
+const fanoutLoad = (members: number) => ({ warmup: 10, broadcasts: 100, intervalMs: Math.max(50, Math.round(members / 20)), graceMs: 1000 });
 
 const args = process.argv.slice(2);
 const mode: Mode = MODES.includes(args[0] as Mode) ? (args.shift() as Mode) : "connect";
@@ -52,6 +56,7 @@ if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(count) || count
   process.exit(2);
 }
 const unit = { connect: "connection", echo: "echo", fanout: "delivery" }[mode];
+const FANOUT = fanoutLoad(count);
 
 installCleanup();
 compileChildScripts();
