@@ -20,8 +20,11 @@
  *   10,000, as in the scenarios), 100 measured after 10 of warm-up, and divides each server's CPU
  *   over the measured broadcasts by the deliveries.
  *
- * What it does not measure: times and latencies (the servers share a CPU, so each waits for the
- * other) and memory; the scenarios of `npm run bench` do.
+ * For `echo` and `fanout` it also prints each server's latency p99 per round (round trip; last
+ * member, with the second server's broadcasts half an interval after the first's so that they never
+ * coincide). The servers share a CPU, so these are only for comparing the two with each other in
+ * the same minutes, when the machine's stalls hit both alike; they are not the scenarios' figures.
+ * Memory it does not measure; the scenarios of `npm run bench` do.
  *
  * @module
  */
@@ -30,6 +33,7 @@ import { log } from "./harness/log.js";
 import { NativeClient } from "./harness/native-client.js";
 import { Child, installCleanup, setAffinity } from "./harness/processes.js";
 import { median } from "./harness/rounds.js";
+import { percentile } from "./harness/stats.js";
 import { ROOM, SCRIPTS } from "./harness/session.js";
 import { now } from "./shared/clock.js";
 import { clockTicksPerSecond, cpuMs } from "./shared/procfs.js";
@@ -90,8 +94,19 @@ function cpuAt(servers: Child[], moment: number): Promise<number[]> {
   return new Promise((resolve) => setTimeout(() => resolve(servers.map((server) => cpuMs(server.pid, ticks))), moment - now()));
 }
 
+/** One server's figures in one round: CPU per unit, and for echo and fan-out the latency p99. */
+interface Measured {
+  cpuUs: number;
+  /** Round-trip p99 (echo) or last-member p99 (fan-out), ms; undefined for connect. */
+  p99Ms?: number;
+}
+
+function p99(samples: readonly number[]): number {
+  return percentile([...samples].sort((a, b) => a - b), 99);
+}
+
 /** µs of server CPU per echo: both clients connect first, then echo at once; CPU over the measured 10 s. */
-async function perEcho(servers: Child[], ports: number[]): Promise<number[]> {
+async function perEcho(servers: Child[], ports: number[]): Promise<Measured[]> {
   const clients = await Promise.all(ports.map((port) => openClient(port)));
   try {
     const startAt = now() + 300;
@@ -102,33 +117,49 @@ async function perEcho(servers: Child[], ports: number[]): Promise<number[]> {
     const before = await cpuAt(servers, startAt + ECHO.warmupMs);
     const after = await cpuAt(servers, startAt + ECHO.warmupMs + ECHO.durationMs);
     const results = await work;
-    return servers.map((_, i) => (1000 * (after[i]! - before[i]!)) / results[i]!.received);
+    return servers.map((_, i) => ({
+      cpuUs: (1000 * (after[i]! - before[i]!)) / results[i]!.received,
+      p99Ms: p99(results[i]!.samplesMs),
+    }));
   } finally {
     await Promise.all(clients.map((client) => client.close()));
   }
 }
 
-/** µs of server CPU per delivery: every connection in one room; CPU over the measured broadcasts. */
-async function perDelivery(servers: Child[], ports: number[]): Promise<number[]> {
+/**
+ * µs of server CPU per delivery: every connection in one room; CPU over the measured broadcasts. The
+ * second server's broadcasts start half an interval after the first's, so that the two never
+ * serve a broadcast at the same moment and each last-member time is its own server's.
+ */
+async function perDelivery(servers: Child[], ports: number[]): Promise<Measured[]> {
   const clients = await Promise.all(ports.map((port) => openClient(port, ROOM)));
   try {
-    const startAt = now() + 300;
     const { warmup, broadcasts, intervalMs } = FANOUT;
+    const base = now() + 300;
+    const startAts = clients.map((_, i) => base + (i * intervalMs) / 2);
     const timeoutMs = (warmup + broadcasts) * intervalMs + FANOUT.graceMs + 60_000;
-    const work = Promise.all(clients.map((client) => client.fanout({ ...FANOUT, startAt }, timeoutMs)));
+    const work = Promise.all(clients.map((client, i) => client.fanout({ ...FANOUT, startAt: startAts[i]! }, timeoutMs)));
     // The measured broadcasts are sent from startAt + warmup intervals on; the last one's deliveries
     // have landed well within an interval after it.
-    const before = await cpuAt(servers, startAt + warmup * intervalMs);
-    const after = await cpuAt(servers, startAt + (warmup + broadcasts) * intervalMs);
+    const cpu = await Promise.all(
+      servers.map(async (server, i) => {
+        const [before] = await cpuAt([server], startAts[i]! + warmup * intervalMs);
+        const [after] = await cpuAt([server], startAts[i]! + (warmup + broadcasts) * intervalMs);
+        return after! - before!;
+      }),
+    );
     const results = await work;
-    return servers.map((_, i) => (1000 * (after[i]! - before[i]!)) / results[i]!.counts.reduce((sum, n) => sum + n, 0));
+    return servers.map((_, i) => ({
+      cpuUs: (1000 * cpu[i]!) / results[i]!.counts.reduce((sum, n) => sum + n, 0),
+      p99Ms: p99(results[i]!.lastMs),
+    }));
   } finally {
     await Promise.all(clients.map((client) => client.close()));
   }
 }
 
-/** One round: both servers fresh; µs of server CPU per connection or per echo, for each. */
-async function round(): Promise<Record<(typeof KINDS)[number], number>> {
+/** One round: both servers fresh; each server's figures. */
+async function round(): Promise<Record<(typeof KINDS)[number], Measured>> {
   const servers = KINDS.map(
     (kind) => new Child({ script: SCRIPTS[kind], cpu: SERVER_CPU, nodeArgs: ["--expose-gc"], label: `${kind} server`, verbose: false }),
   );
@@ -143,7 +174,7 @@ async function round(): Promise<Record<(typeof KINDS)[number], number>> {
     );
     const cost =
       mode === "connect"
-        ? await Promise.all(servers.map((server, i) => perConnection(server, ports[i]!)))
+        ? await Promise.all(servers.map(async (server, i) => ({ cpuUs: await perConnection(server, ports[i]!) })))
         : mode === "echo"
           ? await perEcho(servers, ports)
           : await perDelivery(servers, ports);
@@ -153,13 +184,13 @@ async function round(): Promise<Record<(typeof KINDS)[number], number>> {
   }
 }
 
-const results: Array<Record<(typeof KINDS)[number], number>> = [];
+const results: Array<Record<(typeof KINDS)[number], Measured>> = [];
 for (let i = 0; i < rounds; i++) {
   const result = await round();
   results.push(result);
-  log(`round ${i + 1} of ${rounds}: conduit-ws ${result.conduit.toFixed(1)} µs, ws hub ${result.ws.toFixed(1)} µs per ${unit}`);
+  log(`round ${i + 1} of ${rounds}: conduit-ws ${result.conduit.cpuUs.toFixed(1)} µs, ws hub ${result.ws.cpuUs.toFixed(1)} µs per ${unit}`);
 }
-const ratios = results.map((result) => result.conduit / result.ws);
+const ratios = results.map((result) => result.conduit.cpuUs / result.ws.cpuUs);
 const fixed = (values: number[], digits: number): string => values.map((value) => value.toFixed(digits)).join(", ");
 const load = {
   connect: `${count} connections to each server`,
@@ -169,8 +200,20 @@ const load = {
 const digits = { connect: 0, echo: 1, fanout: 2 }[mode];
 process.stdout.write(
   `server CPU per ${unit}, ${load}, side by side, ${rounds} rounds\n` +
-    `  conduit-ws (µs): ${fixed(results.map((result) => result.conduit), digits)}\n` +
-    `  ws hub (µs):     ${fixed(results.map((result) => result.ws), digits)}\n` +
+    `  conduit-ws (µs): ${fixed(results.map((result) => result.conduit.cpuUs), digits)}\n` +
+    `  ws hub (µs):     ${fixed(results.map((result) => result.ws.cpuUs), digits)}\n` +
     `  conduit-ws ÷ ws hub per round: ${fixed(ratios, 3)}; median ${median(ratios).toFixed(3)}\n`,
 );
+if (mode !== "connect") {
+  // Both servers share one CPU, so each waits for the other at times: these p99s are for comparing
+  // the two within a round (the machine's stalls hit both alike), not with the scenarios' figures.
+  const what = mode === "echo" ? "round-trip" : "last-member";
+  const latency = results.map((result) => result.conduit.p99Ms! / result.ws.p99Ms!);
+  process.stdout.write(
+    `${what} p99 side by side (ms; the servers share a CPU, compare them with each other only)\n` +
+      `  conduit-ws: ${fixed(results.map((result) => result.conduit.p99Ms!), 2)}\n` +
+      `  ws hub:     ${fixed(results.map((result) => result.ws.p99Ms!), 2)}\n` +
+      `  conduit-ws ÷ ws hub per round: ${fixed(latency, 3)}; median ${median(latency).toFixed(3)}\n`,
+  );
+}
 process.exit(0);

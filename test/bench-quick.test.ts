@@ -340,7 +340,7 @@ describe("npm run bench interrupted", () => {
 
 describe("npm run bench:paired", () => {
   /** Runs bench:paired with `args` and checks what every run prints; returns the per-round figures. */
-  async function paired(args: string[], unit: string, rounds: number): Promise<{ conduit: number[]; hub: number[] }> {
+  async function paired(args: string[], unit: string, rounds: number, latency?: string): Promise<{ conduit: number[]; hub: number[] }> {
     const { code, stdout, stderr } = await runBench(args, undefined, "bench/paired.ts");
     assert.equal(code, 0, stderr);
     assert.match(stdout, new RegExp(`^server CPU per ${unit}, `));
@@ -360,6 +360,18 @@ describe("npm run bench:paired", () => {
     // The µs are printed rounded, the ratio from the unrounded figures.
     const first = Number(ratios[1]!.split(", ")[0]);
     assert.ok(Math.abs(first - conduit[0]! / hub[0]!) <= 0.02 * first, `${first} against ${conduit[0]} / ${hub[0]}`);
+    if (latency !== undefined) {
+      // The p99 block: one figure per round for each server, in ms, and their ratio.
+      const block = new RegExp(`${latency} p99 side by side.*\\n  conduit-ws: ([\\d., ]+)\\n  ws hub: +([\\d., ]+)\\n  conduit-ws ÷ ws hub per round: [\\d., ]+; median [\\d.]+\\n`).exec(stdout);
+      assert.ok(block, `${latency} p99 block in:\n${stdout}`);
+      for (const figures of [block[1]!, block[2]!]) {
+        const values = figures.split(", ").map(Number);
+        assert.equal(values.length, rounds);
+        assert.ok(values.every((ms) => ms > 0 && ms < 10_000), figures);
+      }
+    } else {
+      assert.doesNotMatch(stdout, /p99/);
+    }
     // Two servers and two native clients per round.
     const pids = childPids(stderr);
     assert.equal(pids.length, 4 * rounds, stderr);
@@ -371,17 +383,17 @@ describe("npm run bench:paired", () => {
     await paired(["2", "300"], "connection", 2);
   });
 
-  it("fanout: CPU per delivery of the 1,000-member scenario's broadcasts, side by side", async () => {
+  it("fanout: CPU per delivery and last-member p99 of the 1,000-member scenario's broadcasts, side by side", async () => {
     // 200 members × 100 measured broadcasts: enough server CPU to span many of /proc's 10 ms ticks.
-    const { conduit, hub } = await paired(["fanout", "1", "200"], "delivery", 1);
+    const { conduit, hub } = await paired(["fanout", "1", "200"], "delivery", 1, "last-member");
     // No server delivers in under 0.1 µs or spends 10 ms on one.
     assert.ok([...conduit, ...hub].every((us) => us > 0.1 && us < 10_000), `${conduit} / ${hub}`);
   });
 
-  it("echo: CPU per echo over the echo scenario's load, side by side", async () => {
+  it("echo: CPU per echo and round-trip p99 over the echo scenario's load, side by side", async () => {
     // 100 connections × 10/s for 10 s: enough server CPU to span many of /proc's 10 ms ticks. A server
     // cannot answer an echo in under a microsecond of CPU, nor spend a millisecond on one here.
-    const { conduit, hub } = await paired(["echo", "1", "100"], "echo", 1);
+    const { conduit, hub } = await paired(["echo", "1", "100"], "echo", 1, "round-trip");
     assert.ok([...conduit, ...hub].every((us) => us > 1 && us < 1000), `${conduit} / ${hub}`);
   });
 });
