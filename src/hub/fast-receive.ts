@@ -52,11 +52,8 @@ const WHOLE_TEXT_FRAME = 0x81;
  */
 const MAX_PAYLOAD_READ_HERE = 1024;
 
-/** What the first socket showed about `ws`: how to find a socket's `WebSocket`, and `ws`'s listener. */
-interface WsInternals {
-  webSocketKey: symbol;
-  dataListener: (...args: unknown[]) => void;
-}
+/** `ws`'s own `'data'` listener, as the first socket showed it. */
+type WsDataListener = (...args: unknown[]) => void;
 
 /**
  * Reads whole text frames from the socket for `ws`, see the module's description. One instance
@@ -64,7 +61,7 @@ interface WsInternals {
  */
 export class FastReceive {
   /** undefined: not yet checked; null: `ws` is not what this module expects. */
-  #internals: WsInternals | null | undefined;
+  #wsDataListener: WsDataListener | null | undefined;
   /** `ws`'s symbol for a socket's `WebSocket`, once the first socket has shown it. */
   #webSocketKey: symbol | undefined;
   readonly #onData: (this: Duplex, chunk: Buffer) => void;
@@ -100,18 +97,19 @@ export class FastReceive {
    * @returns false when `ws` is not as expected and the socket keeps `ws`'s listener
    */
   install(ws: WebSocket, socket: Duplex): boolean {
-    const internals = (this.#internals ??= this.#inspect(ws, socket));
-    if (internals === null || socket.listenerCount("data") !== 1) return false;
+    const wsDataListener = (this.#wsDataListener ??= this.#inspect(ws, socket));
+    if (wsDataListener === null || socket.listenerCount("data") !== 1) return false;
     // Ours first, then ws's out: a readable stream whose last 'data' listener goes may stop flowing.
     socket.on("data", this.#onData);
-    socket.removeListener("data", internals.dataListener);
+    socket.removeListener("data", wsDataListener);
     if (socket.listenerCount("data") === 1) return true;
     // Not ws's listener after all: undo.
     socket.removeListener("data", this.#onData);
     return false;
   }
 
-  #inspect(ws: WebSocket, socket: Duplex): WsInternals | null {
+  /** Checks `ws`'s internals on the first socket; keeps the symbol, returns `ws`'s listener. */
+  #inspect(ws: WebSocket, socket: Duplex): WsDataListener | null {
     const receiver = (ws as WithReceiver)._receiver;
     const fields = ["_state", "_bufferedBytes", "_fragmented", "_opcode", "_maxPayload"] as const;
     if (receiver === undefined || fields.some((field) => typeof receiver[field] !== "number")) return null;
@@ -122,7 +120,7 @@ export class FastReceive {
     const listeners = socket.listeners("data");
     if (webSocketKey === undefined || listeners.length !== 1 || listeners[0]!.name !== "socketOnData") return null;
     this.#webSocketKey = webSocketKey;
-    return { webSocketKey, dataListener: listeners[0] as (...args: unknown[]) => void };
+    return listeners[0] as WsDataListener;
   }
 }
 
