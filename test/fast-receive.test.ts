@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, type IncomingMessage } from "node:http";
-import type { Duplex } from "node:stream";
+import { PassThrough, type Duplex } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import WebSocket, { WebSocketServer } from "ws";
 import { FastReceive } from "../src/hub/fast-receive.js";
@@ -62,6 +62,21 @@ describe("direct reads: the reader itself, on this ws version", () => {
       wss.close();
       http.close();
     }
+  });
+});
+
+describe("direct reads: another ws", () => {
+  it("leaves the socket to ws's listener when the internals are not as expected, and reports them unavailable", () => {
+    const reader = new FastReceive(() => assert.fail("nothing is read here"));
+    assert.equal(reader.available, undefined, "not known before the first socket");
+    const socket = new PassThrough();
+    const wsListener = function socketOnData(): void {};
+    socket.on("data", wsListener);
+    // A WebSocket without the receiver fields this version of ws has.
+    const otherWs = { readyState: 1, _receiver: { _state: 0 } } as unknown as WebSocket;
+    assert.equal(reader.install(otherWs, socket), false);
+    assert.equal(reader.available, false);
+    assert.deepEqual(socket.listeners("data"), [wsListener]);
   });
 });
 

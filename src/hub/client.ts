@@ -108,6 +108,14 @@ function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
 /** Reads whole text frames off every client's socket before `ws`'s receiver would (fast-receive.ts). */
 const fastReceive = new FastReceive(onMessage);
 
+/**
+ * @internal whether direct reads found `ws` as expected (undefined until a client with
+ * `directReads` has connected); the hub logs once when they did not
+ */
+export function directReadsAvailable(): boolean | undefined {
+  return fastReceive.available;
+}
+
 function onPong(this: WebSocket): void {
   clientOf(this).touch();
 }

@@ -91,6 +91,14 @@ export class FastReceive {
   }
 
   /**
+   * Whether `ws` was as expected on the first socket (undefined before any socket was offered):
+   * false means every socket is left to `ws`.
+   */
+  get available(): boolean | undefined {
+    return this.#wsDataListener === undefined ? undefined : this.#wsDataListener !== null;
+  }
+
+  /**
    * Replaces `ws`'s `'data'` listener on `socket` (just handed to `ws`, whose `WebSocket` is `ws`)
    * with this reader's.
    *

@@ -12,7 +12,17 @@ import type { Instrumentation } from "../instrumentation.js";
 import type { Logger } from "../logger.js";
 import type { ServerOptions } from "../options.js";
 import { parseMessage, type Message } from "../protocol/message.js";
-import { Client, type ClientHost, type ClientId, type ClientInit, type JoinOutcome, type RoomName, type SendOptions } from "./client.js";
+import {
+  Client,
+  directReadsAvailable,
+  type ClientHost,
+  type ClientId,
+  type ClientInit,
+  type JoinOutcome,
+  type RoomName,
+  type SendOptions,
+} from "./client.js";
+import { directWritesSupported } from "./direct-write.js";
 import { randomClientId } from "./client-id.js";
 import { PreparedMessage } from "./prepared-message.js";
 import { RateLimiter } from "./rate-limiter.js";
@@ -71,6 +81,8 @@ export class Hub implements ClientHost, AdapterHost {
   readonly #listener: HubListener;
   #dispatcher: MessageDispatcher | undefined;
   #closing = 0;
+  /** Whether direct reads still have to be checked (and, when unavailable, reported) once. */
+  #directReadsUnchecked: boolean;
   /** Clients accepted so far: the next client's {@link Client.sequence}. */
   #accepted = 0;
 
@@ -82,8 +94,12 @@ export class Hub implements ClientHost, AdapterHost {
     this.compression = options.enableCompression;
     this.directWrites = options.directWrites;
     this.directReads = options.directReads;
+    this.#directReadsUnchecked = options.directReads;
     this.#adapter = adapter;
     this.#logger = logger;
+    if (options.directWrites && !directWritesSupported) {
+      logger.warn({}, "directWrites: this node has no stream_wrap binding; frames go through socket.write");
+    }
     this.#metrics = options.instrumentation;
     this.#listener = listener;
   }
@@ -120,9 +136,18 @@ export class Hub implements ClientHost, AdapterHost {
   accept(ws: WebSocket, socket: Duplex, init: ClientInit): Client {
     const client = new Client(randomClientId(), this.#accepted++, ws, socket, this, init);
     this.#clients.set(client.id, client);
+    if (this.#directReadsUnchecked) this.#checkDirectReads();
     this.#logger.debug({ clientId: client.id, userId: client.userId }, "client connected");
     this.#listener.connected(client);
     return client;
+  }
+
+  /** Says once when `ws` is not what direct reads expect, so that every socket is read by `ws`. */
+  #checkDirectReads(): void {
+    const available = directReadsAvailable();
+    if (available === undefined) return;
+    this.#directReadsUnchecked = false;
+    if (!available) this.#logger.warn({}, "directReads: ws's internals are not as expected (another ws version?); frames are read by ws");
   }
 
   /** The local client with this id, if any. */
