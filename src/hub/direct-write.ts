@@ -20,7 +20,6 @@
  *
  * @module
  */
-import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
 import { getSystemErrorName } from "node:util";
 
@@ -90,13 +89,14 @@ let spare: WriteRequest | undefined;
 export const directWritesSupported = binding !== undefined;
 
 /**
- * The libuv handle to write `socket`'s frames to, when it can be written to directly: a plain (not
- * TLS) socket with node's handle attached.
+ * Whether `socket`'s frames can be written directly: a plain (not TLS) socket with node's handle
+ * attached. {@link writeDirect} reads the handle again on every write, since it goes when the
+ * socket is destroyed.
  */
-export function directHandleOf(socket: Writable): StreamHandle | undefined {
-  if (binding === undefined || (socket as Partial<{ encrypted: boolean }>).encrypted === true) return undefined;
+export function canWriteDirectly(socket: Writable): boolean {
+  if (binding === undefined || (socket as Partial<{ encrypted: boolean }>).encrypted === true) return false;
   const handle = (socket as unknown as { _handle?: Partial<StreamHandle> | null })._handle;
-  return handle != null && typeof handle.writeBuffer === "function" ? (handle as StreamHandle) : undefined;
+  return handle != null && typeof handle.writeBuffer === "function";
 }
 
 /**
@@ -106,7 +106,7 @@ export function directHandleOf(socket: Writable): StreamHandle | undefined {
  *   handle is gone); true when the frame was handed to libuv, or the write failed and the socket was
  *   destroyed with the error, as `socket.write` would have done
  */
-export function writeDirect(socket: Socket | Writable, frame: Buffer, owner: AsyncWriteOwner): boolean {
+export function writeDirect(socket: Writable, frame: Buffer, owner: AsyncWriteOwner): boolean {
   if (socket.writableLength !== 0) return false;
   const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
   if (handle == null) return false;

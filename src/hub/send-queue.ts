@@ -15,7 +15,7 @@
  * @module
  */
 import type { Writable } from "node:stream";
-import { directHandleOf, writeDirect, type AsyncWriteOwner } from "./direct-write.js";
+import { canWriteDirectly, writeDirect, type AsyncWriteOwner } from "./direct-write.js";
 
 /** Anything that can be flushed. */
 interface Flushable {
@@ -143,7 +143,7 @@ export class SendQueue implements AsyncWriteOwner {
   constructor(socket: Writable, scheduler: FlushScheduler, directWrites: boolean) {
     this.#socket = socket;
     this.#scheduler = scheduler;
-    this.#direct = directWrites && directHandleOf(socket) !== undefined;
+    this.#direct = directWrites && canWriteDirectly(socket);
   }
 
   /** Bytes queued here plus bytes the socket has accepted but the kernel has not yet taken. */
