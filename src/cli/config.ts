@@ -47,6 +47,10 @@ export interface CliConfig {
   workers: number;
   /** Least severe level written to the log. */
   logLevel: LogLevel;
+  /** Write frames straight to the socket's libuv handle (`ServerOptions.directWrites`). */
+  directWrites: boolean;
+  /** Read small text frames past `ws`'s receiver (`ServerOptions.directReads`). */
+  directReads: boolean;
 }
 
 /** A bad flag or environment value; the message says which and how to fix it. */
@@ -90,6 +94,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: "heartbeat-timeout", env: "CONDUIT_HEARTBEAT_TIMEOUT", arg: "MS", defaultText: String(defaultOptions.heartbeatTimeout), help: "ms of silence before a client is terminated" },
   { name: "shutdown-timeout", env: "CONDUIT_SHUTDOWN_TIMEOUT", arg: "MS", defaultText: String(defaultOptions.shutdownTimeout), help: "ms shutdown waits for clients to close before cutting them off" },
   { name: "workers", env: "CONDUIT_WORKERS", arg: "N", defaultText: "1", help: "processes on this machine (above 1 needs --redis)" },
+  { name: "direct-writes", env: "CONDUIT_DIRECT_WRITES", arg: "on|off", defaultText: "on", help: "write frames to the socket's libuv handle, past node's stream layer" },
+  { name: "direct-reads", env: "CONDUIT_DIRECT_READS", arg: "on|off", defaultText: "on", help: "read small text frames past ws's receiver" },
   { name: "log-level", env: "CONDUIT_LOG_LEVEL", arg: "LEVEL", defaultText: "info", help: `one of ${LOG_LEVELS.join(", ")}` },
   { name: "help", defaultText: "", help: "print this help and exit" },
   { name: "version", defaultText: "", help: "print the version and exit" },
@@ -178,6 +184,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     shutdownTimeout: integer(raw("shutdown-timeout"), defaultOptions.shutdownTimeout, 0, MAX_TIMER_MS, "milliseconds"),
     workers: integer(raw("workers"), 1, 1, 1024, "processes"),
     logLevel: logLevel(raw("log-level")),
+    directWrites: toggle(raw("direct-writes"), defaultOptions.directWrites),
+    directReads: toggle(raw("direct-reads"), defaultOptions.directReads),
   };
   if (config.workers > 1 && config.redisUrl === undefined) {
     throw new ConfigError(
@@ -268,6 +276,18 @@ function redisUrl(raw: RawValue | undefined): string | undefined {
   return raw.value;
 }
 
+// The words people write for a switch in flags and compose files.
+const ON = ["on", "true", "1", "yes"];
+const OFF = ["off", "false", "0", "no"];
+
+function toggle(raw: RawValue | undefined, fallback: boolean): boolean {
+  if (raw === undefined) return fallback;
+  const value = raw.value.trim().toLowerCase();
+  if (ON.includes(value)) return true;
+  if (OFF.includes(value)) return false;
+  throw new ConfigError(`invalid ${raw.source} ${JSON.stringify(raw.value)}: expected on or off (also true/false, 1/0, yes/no)`);
+}
+
 function logLevel(raw: RawValue | undefined): LogLevel {
   if (raw === undefined) return "info";
   const value = raw.value.trim().toLowerCase();
@@ -298,6 +318,8 @@ export function toServerOptions(config: CliConfig): Partial<ServerOptions> {
     heartbeatInterval: config.heartbeatInterval,
     heartbeatTimeout: config.heartbeatTimeout,
     shutdownTimeout: config.shutdownTimeout,
+    directWrites: config.directWrites,
+    directReads: config.directReads,
     allowedOrigins: config.allowedOrigins,
   };
 }
