@@ -26,6 +26,11 @@
  * the same minutes, when the machine's stalls hit both alike; they are not the scenarios' figures.
  * Memory it does not measure; the scenarios of `npm run bench` do.
  *
+ * `fanout … --floor` measures bench/servers/floor.ts in conduit-ws's place: a server whose broadcast
+ * loop only hands the shared frame to each member's libuv handle. Its ratio to the hub is the lowest
+ * a node server that writes once per member can reach on the machine; conduit-ws's ratio next to it
+ * says how much of conduit-ws's cost per delivery is its own.
+ *
  * @module
  */
 import { compileChildScripts } from "./harness/compile.js";
@@ -41,6 +46,7 @@ import { clockTicksPerSecond, cpuMs } from "./shared/procfs.js";
 const SERVER_CPU = 0;
 const LOAD_CPU = 1;
 const KINDS = ["ws", "conduit"] as const;
+const FLOOR_SCRIPT = "bench/servers/floor.ts";
 const MODES = ["connect", "echo", "fanout"] as const;
 type Mode = (typeof MODES)[number];
 /** The echo scenario's load (bench/harness/config.ts): 10 a second per connection for 10 s. */
@@ -52,11 +58,15 @@ const ECHO = { ratePerClient: 10, warmupMs: 1000, durationMs: 10_000, graceMs: 1
 const fanoutLoad = (members: number) => ({ warmup: 10, broadcasts: 100, intervalMs: Math.max(50, Math.round(members / 20)), graceMs: 1000 });
 
 const args = process.argv.slice(2);
+/** `--floor`: measure bench/servers/floor.ts (one write per member and nothing else) in conduit-ws's place. */
+const floor = args.includes("--floor");
+if (floor) args.splice(args.indexOf("--floor"), 1);
+const subject = floor ? "floor" : "conduit-ws";
 const mode: Mode = MODES.includes(args[0] as Mode) ? (args.shift() as Mode) : "connect";
 const rounds = Number(args[0] ?? 6);
 const count = Number(args[1] ?? (mode === "connect" ? 15_000 : 1000));
-if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(count) || count < 1) {
-  process.stderr.write("usage: npm run bench:paired -- [connect|echo|fanout] [rounds] [count]\n");
+if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(count) || count < 1 || (floor && mode !== "fanout")) {
+  process.stderr.write("usage: npm run bench:paired -- [connect|echo|fanout] [rounds] [count] [--floor (fanout only)]\n");
   process.exit(2);
 }
 const unit = { connect: "connection", echo: "echo", fanout: "delivery" }[mode];
@@ -158,14 +168,14 @@ async function perDelivery(servers: Child[], ports: number[]): Promise<Measured[
 /** One round: both servers fresh; each server's figures. */
 async function round(): Promise<Record<(typeof KINDS)[number], Measured>> {
   const servers = KINDS.map(
-    (kind) => new Child({ script: SCRIPTS[kind], cpu: SERVER_CPU, nodeArgs: ["--expose-gc"], label: `${kind} server`, verbose: false }),
+    (kind) => new Child({ script: kind === "conduit" && floor ? FLOOR_SCRIPT : SCRIPTS[kind], cpu: SERVER_CPU, nodeArgs: ["--expose-gc"], label: `${kind} server`, verbose: false }),
   );
   try {
     const ports = await Promise.all(
       servers.map(async (server, i) => {
         const { port } = await server.ready;
         if (port === undefined) throw new Error(`${KINDS[i]} server reported no port`);
-        log(`${KINDS[i]} server started: pid ${server.pid}, port ${port}`);
+        log(`${KINDS[i] === "conduit" ? subject : KINDS[i]} server started: pid ${server.pid}, port ${port}`);
         return port;
       }),
     );
@@ -185,7 +195,7 @@ const results: Array<Record<(typeof KINDS)[number], Measured>> = [];
 for (let i = 0; i < rounds; i++) {
   const result = await round();
   results.push(result);
-  log(`round ${i + 1} of ${rounds}: conduit-ws ${result.conduit.cpuUs.toFixed(1)} µs, ws hub ${result.ws.cpuUs.toFixed(1)} µs per ${unit}`);
+  log(`round ${i + 1} of ${rounds}: ${subject} ${result.conduit.cpuUs.toFixed(1)} µs, ws hub ${result.ws.cpuUs.toFixed(1)} µs per ${unit}`);
 }
 const ratios = results.map((result) => result.conduit.cpuUs / result.ws.cpuUs);
 const fixed = (values: number[], digits: number): string => values.map((value) => value.toFixed(digits)).join(", ");
@@ -197,9 +207,9 @@ const load = {
 const digits = { connect: 0, echo: 1, fanout: 2 }[mode];
 process.stdout.write(
   `server CPU per ${unit}, ${load}, side by side, ${rounds} rounds\n` +
-    `  conduit-ws (µs): ${fixed(results.map((result) => result.conduit.cpuUs), digits)}\n` +
+    `  ${subject} (µs): ${fixed(results.map((result) => result.conduit.cpuUs), digits)}\n` +
     `  ws hub (µs):     ${fixed(results.map((result) => result.ws.cpuUs), digits)}\n` +
-    `  conduit-ws ÷ ws hub per round: ${fixed(ratios, 3)}; median ${median(ratios).toFixed(3)}\n`,
+    `  ${subject} ÷ ws hub per round: ${fixed(ratios, 3)}; median ${median(ratios).toFixed(3)}\n`,
 );
 if (mode !== "connect") {
   // Both servers share one CPU, so each waits for the other at times: these p99s are for comparing
@@ -208,9 +218,9 @@ if (mode !== "connect") {
   const latency = results.map((result) => result.conduit.p99Ms! / result.ws.p99Ms!);
   process.stdout.write(
     `${what} p99 side by side (ms; the servers share a CPU, compare them with each other only)\n` +
-      `  conduit-ws: ${fixed(results.map((result) => result.conduit.p99Ms!), 2)}\n` +
+      `  ${subject}: ${fixed(results.map((result) => result.conduit.p99Ms!), 2)}\n` +
       `  ws hub:     ${fixed(results.map((result) => result.ws.p99Ms!), 2)}\n` +
-      `  conduit-ws ÷ ws hub per round: ${fixed(latency, 3)}; median ${median(latency).toFixed(3)}\n`,
+      `  ${subject} ÷ ws hub per round: ${fixed(latency, 3)}; median ${median(latency).toFixed(3)}\n`,
   );
 }
 process.exit(0);

@@ -340,7 +340,7 @@ describe("npm run bench interrupted", () => {
 
 describe("npm run bench:paired", () => {
   /** Runs bench:paired with `args` and checks what every run prints; returns the per-round figures. */
-  async function paired(args: string[], unit: string, rounds: number, latency?: string): Promise<{ conduit: number[]; hub: number[] }> {
+  async function paired(args: string[], unit: string, rounds: number, latency?: string, subject = "conduit-ws"): Promise<{ conduit: number[]; hub: number[] }> {
     const { code, stdout, stderr } = await runBench(args, undefined, "bench/paired.ts");
     assert.equal(code, 0, stderr);
     assert.match(stdout, new RegExp(`^server CPU per ${unit}, `));
@@ -349,7 +349,7 @@ describe("npm run bench:paired", () => {
       assert.ok(match, `${label} line in:\n${stdout}`);
       return match[1]!.split(", ").map(Number);
     };
-    const conduit = perRound("conduit-ws");
+    const conduit = perRound(subject);
     const hub = perRound("ws hub");
     assert.equal(conduit.length, rounds);
     assert.equal(hub.length, rounds);
@@ -362,7 +362,7 @@ describe("npm run bench:paired", () => {
     assert.ok(Math.abs(first - conduit[0]! / hub[0]!) <= 0.02 * first, `${first} against ${conduit[0]} / ${hub[0]}`);
     if (latency !== undefined) {
       // The p99 block: one figure per round for each server, in ms, and their ratio.
-      const block = new RegExp(`${latency} p99 side by side.*\\n  conduit-ws: ([\\d., ]+)\\n  ws hub: +([\\d., ]+)\\n  conduit-ws ÷ ws hub per round: [\\d., ]+; median [\\d.]+\\n`).exec(stdout);
+      const block = new RegExp(`${latency} p99 side by side.*\\n  ${subject}: ([\\d., ]+)\\n  ws hub: +([\\d., ]+)\\n  ${subject} ÷ ws hub per round: [\\d., ]+; median [\\d.]+\\n`).exec(stdout);
       assert.ok(block, `${latency} p99 block in:\n${stdout}`);
       for (const figures of [block[1]!, block[2]!]) {
         const values = figures.split(", ").map(Number);
@@ -388,6 +388,17 @@ describe("npm run bench:paired", () => {
     const { conduit, hub } = await paired(["fanout", "1", "200"], "delivery", 1, "last-member");
     // No server delivers in under 0.1 µs or spends 10 ms on one.
     assert.ok([...conduit, ...hub].every((us) => us > 0.1 && us < 10_000), `${conduit} / ${hub}`);
+  });
+
+  it("fanout --floor: the one-write-per-member server in conduit-ws's place delivers the same load", async () => {
+    const { conduit: floor, hub } = await paired(["fanout", "1", "200", "--floor"], "delivery", 1, "last-member", "floor");
+    assert.ok([...floor, ...hub].every((us) => us > 0.1 && us < 10_000), `${floor} / ${hub}`);
+  });
+
+  it("--floor is refused outside fanout, with the usage", async () => {
+    const { code, stderr } = await runBench(["echo", "1", "100", "--floor"], undefined, "bench/paired.ts");
+    assert.equal(code, 2);
+    assert.match(stderr, /usage: npm run bench:paired .*--floor \(fanout only\)/);
   });
 
   it("echo: CPU per echo and round-trip p99 over the echo scenario's load, side by side", async () => {

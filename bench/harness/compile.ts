@@ -28,6 +28,7 @@ const ENTRIES: Record<string, string> = {
   conduit: "bench/servers/conduit.ts",
   "ws-hub": "bench/servers/ws-hub.ts",
   socketio: "bench/servers/socketio.ts",
+  floor: "bench/servers/floor.ts",
   worker: "bench/load/worker.ts",
 };
 
