@@ -9,8 +9,9 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { setImmediate as nextTurn } from "node:timers/promises";
+import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { canWriteDirectly, directWritesSupported } from "../src/hub/direct-write.js";
+import { directTarget, directWritesSupported, isWritable } from "../src/hub/direct-write.js";
 import { FlushScheduler, SendQueue } from "../src/hub/send-queue.js";
 
 /** A connected pair over loopback: `writer` is the side the queue writes to, `reader` the peer. */
@@ -93,9 +94,37 @@ describe("direct writes", () => {
     // If a node release moves the internals, this says so (and frames quietly take socket.write).
     assert.equal(directWritesSupported, true);
     const { writer, reader } = await pair();
-    assert.equal(canWriteDirectly(writer), true);
+    assert.notEqual(directTarget(writer), undefined);
     writer.destroy();
     reader.destroy();
+  });
+
+  it("read node's writable state as socket.writable and socket.writableLength do, from open to destroyed", async () => {
+    // The send queue reads these from the state it looked up once, not through the socket's getters.
+    const { writer, reader } = await pair();
+    const target = directTarget(writer)!;
+    const agree = (when: string): void => {
+      assert.equal(isWritable(target.state), writer.writable, `writable, ${when}`);
+      assert.equal(target.state.length, writer.writableLength, `writableLength, ${when}`);
+    };
+    agree("open");
+    writer.cork();
+    writer.write(Buffer.alloc(100));
+    assert.equal(target.state.length, 100, "a corked write is held by node");
+    agree("corked");
+    writer.uncork();
+    agree("uncorked");
+    writer.end();
+    assert.equal(isWritable(target.state), false);
+    agree("ending");
+    writer.destroy();
+    assert.equal(target.state.destroyed, true);
+    agree("destroyed");
+    reader.destroy();
+  });
+
+  it("are not offered for a stream that is not a TCP socket", () => {
+    assert.equal(directTarget(new PassThrough()), undefined);
   });
 
   it("deliver every frame in order without node's stream, and directWrites: false goes through it", async () => {

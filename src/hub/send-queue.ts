@@ -15,7 +15,7 @@
  * @module
  */
 import type { Writable } from "node:stream";
-import { canWriteDirectly, writeDirect, type AsyncWriteOwner } from "./direct-write.js";
+import { directTarget, isWritable, writeDirect, type AsyncWriteOwner, type DirectTarget } from "./direct-write.js";
 
 /** Anything that can be flushed. */
 interface Flushable {
@@ -119,8 +119,12 @@ const CONCAT_LIMIT = 64 * 1024;
  */
 export class SendQueue implements AsyncWriteOwner {
   readonly #socket: Writable;
-  /** Whether frames go straight to the socket's libuv handle (see direct-write.ts). */
-  readonly #direct: boolean;
+  /**
+   * Where frames go straight to the socket's libuv handle (see direct-write.ts); undefined when
+   * they go through `socket.write`. Its `state` also answers `writableLength` and `writable`
+   * without touching the socket object, once per member in a broadcast loop.
+   */
+  readonly #direct: DirectTarget | undefined;
   /** Bytes of direct writes that libuv holds because the kernel did not take them at once. */
   #queuedInLibuv = 0;
   readonly #scheduler: FlushScheduler;
@@ -143,12 +147,13 @@ export class SendQueue implements AsyncWriteOwner {
   constructor(socket: Writable, scheduler: FlushScheduler, directWrites: boolean) {
     this.#socket = socket;
     this.#scheduler = scheduler;
-    this.#direct = directWrites && canWriteDirectly(socket);
+    this.#direct = directWrites ? directTarget(socket) : undefined;
   }
 
   /** Bytes queued here plus bytes the socket has accepted but the kernel has not yet taken. */
   get unsentBytes(): number {
-    return this.#bytes + this.#socket.writableLength + this.#queuedInLibuv;
+    const direct = this.#direct;
+    return this.#bytes + (direct === undefined ? this.#socket.writableLength : direct.state.length) + this.#queuedInLibuv;
   }
 
   /** @internal see {@link AsyncWriteOwner} */
@@ -163,7 +168,14 @@ export class SendQueue implements AsyncWriteOwner {
 
   /** Writes one buffer: to the libuv handle when it can, else through node's stream. */
   #write(data: Buffer): void {
-    if (!this.#direct || !writeDirect(this.#socket, data, this)) this.#socket.write(data);
+    const direct = this.#direct;
+    if (direct === undefined || !writeDirect(direct, this.#socket, data, this)) this.#socket.write(data);
+  }
+
+  /** `socket.writable`, from the state already at hand when writing directly. */
+  #writable(): boolean {
+    const direct = this.#direct;
+    return direct === undefined ? this.#socket.writable : isWritable(direct.state);
   }
 
   /**
@@ -173,7 +185,7 @@ export class SendQueue implements AsyncWriteOwner {
   push(frame: Buffer, timing: SendTiming): void {
     if (this.#first === undefined) {
       if (timing === "now") {
-        if (this.#socket.writable) this.#write(frame);
+        if (this.#writable()) this.#write(frame);
         return;
       }
       this.#first = frame;
@@ -202,7 +214,7 @@ export class SendQueue implements AsyncWriteOwner {
     this.#frames = undefined;
     this.#bytes = 0;
     const socket = this.#socket;
-    if (!socket.writable) return;
+    if (!this.#writable()) return;
     if (frames === undefined) {
       this.#write(first);
     } else if (bytes <= CONCAT_LIMIT) {
