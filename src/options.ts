@@ -82,8 +82,8 @@ export interface ServerOptions {
   /**
    * Write frames straight to the socket's libuv handle, as `net.Socket` does inside, skipping node's
    * stream bookkeeping when nothing waits in its write buffer: about 8 % less server CPU per
-   * broadcast delivery (docs/BENCHMARKS.md). It reaches two node internals (the socket's `_handle` and the
-   * `stream_wrap` binding); where they are missing, or on TLS sockets, frames go through
+   * broadcast delivery (docs/BENCHMARKS.md). It reaches node internals (the socket's `_handle` and
+   * `_writableState`, and the `stream_wrap` binding); where they are missing, or on TLS sockets, frames go through
    * `socket.write` whatever this says. `false` always uses `socket.write`.
    * @default true
    */

@@ -7,12 +7,14 @@
  * objects and 1,000 ticks; here it is one request object, reused for every write the kernel takes
  * at once, and no tick.
  *
- * The handle is reached through two node internals, both looked up once and checked: the socket's
- * `_handle` (what `net.Socket` writes through) and the `stream_wrap` binding's `WriteWrap` class and
- * shared write-result array (what node's `lib/internal/stream_base_commons.js` uses). Where they
- * are missing (another runtime, a future node, a TLS socket, a socket not yet or no longer attached)
- * the caller gets `false` and writes with `socket.write`, which is also the path for anything node
- * already holds in its write buffer, so frames never overtake each other.
+ * The handle is reached through node internals, each looked up once and checked: the socket's
+ * `_handle` (what `net.Socket` writes through) and `_writableState` (what `writableLength` and
+ * `writable` read), once per socket by {@link directTarget}, and the `stream_wrap` binding's
+ * `WriteWrap` class and shared write-result array (what node's `lib/internal/stream_base_commons.js`
+ * uses), once per process. Where they are missing (another runtime, a future node, a TLS socket, a
+ * socket not attached) {@link directTarget} finds nothing and the caller writes with
+ * `socket.write`; {@link writeDirect} returns `false` for anything node already holds in its write
+ * buffer, so frames never overtake each other.
  *
  * A write the kernel cannot take at once (a full socket buffer: a slow reader) stays queued in libuv
  * behind the frame; its bytes are reported to the {@link AsyncWriteOwner} until libuv has written
