@@ -15,8 +15,9 @@ import { redisServerAvailable } from "./shared/redis-server.js";
 import { runScale } from "./harness/scale.js";
 import { elapsedSeconds, log } from "./harness/log.js";
 import { Child, installCleanup } from "./harness/processes.js";
-import { markdownTable, machine, versions, writeReport, type BenchResults, type Row, type ScenarioResult } from "./harness/report.js";
+import { markdownTable, machine, targetsSection, versions, writeReport, type BenchResults, type Row, type ScenarioResult } from "./harness/report.js";
 import { foldRounds, roundOrder } from "./harness/rounds.js";
+import { targetChecks } from "./harness/targets.js";
 import { compileChildScripts } from "./harness/compile.js";
 import { runConnect, runEcho, runFanout, runThroughput } from "./harness/scenarios.js";
 import { largestScenario, loadProcessesNeeded, socketsPerProcess, stopServer, warmUp, type Context } from "./harness/session.js";
@@ -258,9 +259,10 @@ async function main(): Promise<void> {
   await Promise.all([...(ctx.reusedServers?.values() ?? [])].map((server) => stopServer(ctx, server)));
   await Promise.all(loads.map((load) => load.kill()));
 
+  results.targets = targetChecks(results);
   writeReport(results, options);
   log(`done in ${elapsedSeconds().toFixed(0)} s; appended to ${options.out}${options.json ? `, JSON in ${options.json}` : ""}`);
-  process.stdout.write(`${markdownTable(results, options.servers)}\n`);
+  process.stdout.write(`${markdownTable(results, options.servers)}\n${targetsSection(results)}`);
 }
 
 await main();

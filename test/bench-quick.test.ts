@@ -236,6 +236,17 @@ describe("npm run bench -- --quick", () => {
     assert.ok(json !== null, "a JSON block");
     assert.deepEqual(JSON.parse(json[1]!), results);
     assert.match(run.stdout, /\| connect 300 clients \| time until all open \(s\) \|/);
+    // Issue 4's six targets, each from the two servers' rows; printed too.
+    assert.deepEqual(
+      (results.targets ?? []).map((check) => [check.scenario, check.limit, check.roundRatios.length]),
+      [["connect", 1.1, 1], ["connect", 1, 1], ["fanout-1k", 0.8, 1], ["fanout-10k", 0.8, 1], ["echo", 1, 1], ["throughput", 0.2, 1]],
+    );
+    const throughput = results.targets!.find((check) => check.scenario === "throughput")!;
+    const perMillion = (server: "conduit" | "ws"): number =>
+      ok<ThroughputRow>(results.scenarios.throughput!.results[server], `throughput/${server}`).serverCpuSecondsPerMillion;
+    assert.ok(Math.abs(throughput.ratio - perMillion("conduit") / perMillion("ws")) <= 0.01);
+    assert.equal(throughput.lost, 0);
+    assert.match(run.stdout, /\| throughput: server CPU-seconds per million deliveries \| ≤ 0\.2× \| /);
     if (!skipRedis) {
       assert.match(markdown, /\| cluster over Redis, 2 nodes: [^|]+ \| members on node A \+ B \| 20 \+ 20 \| omitted: no cluster mode \| 20 \+ 20 \|/);
       assert.match(markdown, /\| scale: 300 connections [^|]+ \| connections opened \| 300 of 300 \| omitted: measures conduit-ws's CLI \|/);
@@ -286,6 +297,26 @@ describe("npm run bench -- --quick --repeat 2", () => {
       assert.equal(results.latencyClient, "node");
       assert.match(readFileSync(join(dir, "B.md"), "utf8"), /fan-out latency and echo connections: the node load processes/);
       assert.match(readFileSync(join(dir, "B.md"), "utf8"), /\| echo: 50 clients × 10\/s for 0\.6 s; median of 2 rounds \| round trip p50/);
+      // Issue 4's targets: each ratio is the two medians' quotient, each round's ratio its own rounds'.
+      const targets = results.targets ?? [];
+      assert.deepEqual(
+        targets.map((check) => `${check.scenario}: ${check.target}`),
+        ["fanout-1k: fan-out to 40 members: last-member p99", "fanout-10k: fan-out to 200 members: last-member p99", "echo: echo: round-trip p99"],
+      );
+      for (const check of targets) {
+        const figure = (row: Row): number => (check.scenario === "echo" ? (row as EchoRow).rttMs.p99 : (row as FanoutRow).lastMemberMs.p99);
+        const conduit = ok<Row & { rounds: Row[] }>(results.scenarios[check.scenario]!.results.conduit, check.scenario);
+        const hub = ok<Row & { rounds: Row[] }>(results.scenarios[check.scenario]!.results.ws, check.scenario);
+        assert.ok(Math.abs(check.ratio - figure(conduit) / figure(hub)) <= 0.01, `${check.scenario}: ${check.ratio}`);
+        assert.equal(check.roundRatios.length, 2);
+        check.roundRatios.forEach((ratio, k) => assert.ok(Math.abs(ratio - figure(conduit.rounds[k]!) / figure(hub.rounds[k]!)) <= 0.01));
+        assert.equal(check.limit, check.scenario === "echo" ? 1 : 0.8);
+        assert.equal(check.met, check.ratio <= check.limit && (check.lost ?? 0) === 0);
+        if (check.scenario !== "echo") assert.equal(check.lost, 0);
+      }
+      const markdown = readFileSync(join(dir, "B.md"), "utf8");
+      assert.match(markdown, /Issue 4's targets, conduit-ws's figure over the ws hub's in this run\..*Quick mode/);
+      assert.match(markdown, /\| fan-out to 40 members: last-member p99 \| ≤ 0\.8× \| \d+\.\d\d× \| [012] of 2 \| /);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

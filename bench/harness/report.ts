@@ -14,6 +14,7 @@ import { ROOT } from "./processes.js";
 import type { ClusterRow } from "./cluster.js";
 import type { ScaleRow } from "./scale.js";
 import type { ConnectRow, EchoRow, FailedRow, FanoutRow, ThroughputRow } from "./scenarios.js";
+import { targetsTable, type TargetCheck } from "./targets.js";
 
 /** The machine a run was made on. */
 export interface Machine {
@@ -65,6 +66,11 @@ export interface BenchResults {
    */
   latencyClient?: LatencyClient;
   scenarios: Record<string, ScenarioResult>;
+  /**
+   * Issue 4's targets checked against this run (targets.ts), when it measured conduit-ws and the ws
+   * hub in a targeted scenario. Absent in runs before the harness computed them.
+   */
+  targets?: TargetCheck[];
 }
 
 /** The machine this process runs on. */
@@ -224,6 +230,17 @@ export function toJson(results: BenchResults): string {
   );
 }
 
+/** The targets table under its heading, or nothing when the run checked no target. */
+export function targetsSection(results: BenchResults): string {
+  const table = targetsTable(results.targets ?? []);
+  if (table === "") return "";
+  const rounds = (results.targets ?? []).some((check) => check.roundRatios.length > 1)
+    ? " The ratio divides the two servers' medians; each round's ratio divides the figures of the two rounds that ran in the same rotation."
+    : "";
+  const caveat = results.mode === "quick" ? " Quick mode: from tiny counts, these verdicts say nothing about the targets." : "";
+  return `\nIssue 4's targets, conduit-ws's figure over the ws hub's in this run.${rounds}${caveat}\n\n${table}\n`;
+}
+
 /** The section one run appends: heading, machine, versions, command, table, JSON. */
 export function reportSection(results: BenchResults, servers: readonly ServerKind[]): string {
   const { machine: m, versions: v, pinning: p } = results;
@@ -260,7 +277,7 @@ ${heading}
 - pinning: ${pinning}
 ${latency}${roundsLine}
 ${markdownTable(results, servers)}
-
+${targetsSection(results)}
 <details><summary>JSON</summary>
 
 \`\`\`json
