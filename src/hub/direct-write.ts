@@ -34,7 +34,7 @@ export interface AsyncWriteOwner {
 }
 
 /** libuv's stream handle as node exposes it to its own `net.Socket` (`TCPWrap`, `PipeWrap`). */
-interface StreamHandle {
+export interface StreamHandle {
   writeBuffer(request: WriteRequest, data: Uint8Array): number;
 }
 
@@ -107,7 +107,7 @@ export interface DirectTarget {
 }
 
 /** The fields of node's `WritableState` read here (getters over a bit field since node 20.10). */
-interface WritableStateView {
+export interface WritableStateView {
   readonly length: number;
   readonly writable?: boolean;
   readonly ending: boolean;
@@ -138,19 +138,18 @@ export function isWritable(state: WritableStateView): boolean {
 }
 
 /**
- * Writes `frame` to the handle of `target` (found by {@link directTarget} for `socket`) when
- * nothing waits in node's write buffer before it and the socket is not destroyed.
+ * Writes `frame` to `handle` when nothing waits in node's write buffer before it and the socket is
+ * not destroyed; `state` and `handle` are the {@link DirectTarget} found for `socket`.
  *
  * @returns false when the caller must use `socket.write` instead (node holds unsent bytes, or the
  *   socket is destroyed); true when the frame was handed to libuv, or the write failed and the
  *   socket was destroyed with the error, as `socket.write` would have done
  */
-export function writeDirect(target: DirectTarget, socket: Writable, frame: Buffer, owner: AsyncWriteOwner): boolean {
-  const state = target.state;
+export function writeDirect(state: WritableStateView, handle: StreamHandle, socket: Writable, frame: Buffer, owner: AsyncWriteOwner): boolean {
   if (state.length !== 0 || state.destroyed) return false;
   const request = spare ?? newRequest();
   spare = undefined;
-  const error = target.handle.writeBuffer(request, frame);
+  const error = handle.writeBuffer(request, frame);
   if (error !== 0) {
     // libuv may have taken the request before failing: never reuse it.
     socket.destroy(writeError(error));

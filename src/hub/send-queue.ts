@@ -15,7 +15,15 @@
  * @module
  */
 import type { Writable } from "node:stream";
-import { directTarget, isWritable, writeDirect, type AsyncWriteOwner, type DirectTarget } from "./direct-write.js";
+import {
+  directTarget,
+  isWritable,
+  writeDirect,
+  type AsyncWriteOwner,
+  type DirectTarget,
+  type StreamHandle,
+  type WritableStateView,
+} from "./direct-write.js";
 
 /** Anything that can be flushed. */
 interface Flushable {
@@ -120,11 +128,15 @@ const CONCAT_LIMIT = 64 * 1024;
 export class SendQueue implements AsyncWriteOwner {
   readonly #socket: Writable;
   /**
-   * Where frames go straight to the socket's libuv handle (see direct-write.ts); undefined when
-   * they go through `socket.write`. Its `state` also answers `writableLength` and `writable`
-   * without touching the socket object, once per member in a broadcast loop.
+   * The socket's node `Writable` state when frames go straight to its libuv handle (see
+   * direct-write.ts); undefined when they go through `socket.write`. It also answers
+   * `writableLength` and `writable` without touching the socket object. Kept here, like the handle,
+   * rather than in the {@link DirectTarget} they come in: one object fewer to reach per member in a
+   * broadcast loop.
    */
-  readonly #direct: DirectTarget | undefined;
+  readonly #state: WritableStateView | undefined;
+  /** The socket's libuv handle, when {@link SendQueue.#state} is set. */
+  readonly #handle: StreamHandle | undefined;
   /** Bytes of direct writes that libuv holds because the kernel did not take them at once. */
   #queuedInLibuv = 0;
   readonly #scheduler: FlushScheduler;
@@ -147,13 +159,15 @@ export class SendQueue implements AsyncWriteOwner {
   constructor(socket: Writable, scheduler: FlushScheduler, directWrites: boolean) {
     this.#socket = socket;
     this.#scheduler = scheduler;
-    this.#direct = directWrites ? directTarget(socket) : undefined;
+    const direct = directWrites ? directTarget(socket) : undefined;
+    this.#state = direct?.state;
+    this.#handle = direct?.handle;
   }
 
   /** Bytes queued here plus bytes the socket has accepted but the kernel has not yet taken. */
   get unsentBytes(): number {
-    const direct = this.#direct;
-    return this.#bytes + (direct === undefined ? this.#socket.writableLength : direct.state.length) + this.#queuedInLibuv;
+    const state = this.#state;
+    return this.#bytes + (state === undefined ? this.#socket.writableLength : state.length) + this.#queuedInLibuv;
   }
 
   /** @internal see {@link AsyncWriteOwner} */
@@ -168,14 +182,14 @@ export class SendQueue implements AsyncWriteOwner {
 
   /** Writes one buffer: to the libuv handle when it can, else through node's stream. */
   #write(data: Buffer): void {
-    const direct = this.#direct;
-    if (direct === undefined || !writeDirect(direct, this.#socket, data, this)) this.#socket.write(data);
+    const state = this.#state;
+    if (state === undefined || !writeDirect(state, this.#handle!, this.#socket, data, this)) this.#socket.write(data);
   }
 
   /** `socket.writable`, from the state already at hand when writing directly. */
   #writable(): boolean {
-    const direct = this.#direct;
-    return direct === undefined ? this.#socket.writable : isWritable(direct.state);
+    const state = this.#state;
+    return state === undefined ? this.#socket.writable : isWritable(state);
   }
 
   /**
