@@ -215,6 +215,9 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
   /**
    * An `'upgrade'` listener for your own routing. It handles requests for the endpoint's path and
    * returns true; for any other path it returns false and leaves the socket to you.
+   * Unlike {@link ConduitServer.attach}, it does not see the HTTP server, so it neither starts the
+   * server (call {@link ConduitServer.start}) nor guards sockets that never finish their request:
+   * bound those with your server's own `headersTimeout` and `requestTimeout`.
    *
    * @example
    * ```ts
