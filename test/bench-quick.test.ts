@@ -310,6 +310,7 @@ describe("npm run bench -- --quick --repeat 2", () => {
         assert.ok(Math.abs(check.ratio - figure(conduit) / figure(hub)) <= 0.01, `${check.scenario}: ${check.ratio}`);
         assert.equal(check.roundRatios.length, 2);
         check.roundRatios.forEach((ratio, k) => assert.ok(Math.abs(ratio - figure(conduit.rounds[k]!) / figure(hub.rounds[k]!)) <= 0.01));
+        assert.ok(Math.abs(check.medianRoundRatio - (check.roundRatios[0]! + check.roundRatios[1]!) / 2) <= 0.002);
         assert.equal(check.limit, check.scenario === "echo" ? 1 : 0.8);
         assert.equal(check.met, check.ratio <= check.limit && (check.lost ?? 0) === 0);
         if (check.scenario !== "echo") assert.equal(check.lost, 0);
