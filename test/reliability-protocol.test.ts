@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { constants as zlib, deflateRawSync, inflateRawSync } from "node:zlib";
 import { startChildServer, type ChildServer } from "./fixtures/child-server.js";
 import { connect, type TestClient } from "./helpers/client.js";
-import { closeCodeOf, encodeFrame, httpExchange, Opcode, RawWebSocket } from "./helpers/raw-socket.js";
+import { closeCodeOf, closeFrame, encodeFrame, httpExchange, Opcode, RawWebSocket, textFrame } from "./helpers/raw-socket.js";
 import { startServer, type TestServer } from "./helpers/server.js";
 import { within } from "./helpers/wire.js";
 
@@ -300,3 +300,47 @@ describe("heartbeat faults", () => {
   });
 });
 
+
+describe("a peer's close frame while broadcasts wait for it", () => {
+  let t: TestServer;
+  before(async () => {
+    // Room for everything the paused peer is sent below, so that it is never closed as slow.
+    t = await startServer({
+      maxBufferedBytes: 256 * MiB,
+      rateLimit: false,
+      instrumentation: {
+        messageIn(type) {
+          if (type === "broadcast" && ++broadcastsRead === 2) bothRead();
+        },
+      },
+    });
+  });
+  let broadcastsRead = 0;
+  let bothRead: () => void = () => {};
+  after(() => t.close());
+
+  it("sends no data frame after its close frame, even with frames queued in the same turn behind a full socket", async () => {
+    const peer = await RawWebSocket.connect(t.port);
+    await peer.request("join_room", { room: "closing" });
+    peer.pause();
+    // 32 MiB: more than the loopback socket's kernel buffers hold (about 10 MiB at most), so the
+    // server's close frame will wait in the server's own buffers behind the rest.
+    const chunk = "x".repeat(256 * 1024);
+    for (let i = 0; i < 128; i++) t.server.broadcastToRoom("closing", "fill", chunk);
+    // In one write: two broadcasts to the room (the second queued for the end of the turn, since a
+    // broadcast precedes it in the turn) and the close frame, which the server answers at once.
+    const broadcast = (n: number): Buffer => textFrame({ type: "broadcast", data: { room: "closing", type: "late", payload: n } });
+    const read = new Promise<void>((resolve) => (bothRead = resolve));
+    peer.write(Buffer.concat([broadcast(1), broadcast(2), closeFrame(1000)]));
+    // The server reads the three frames in one callback, the close frame right after the second
+    // broadcast; only then may the peer read, or its buffers could drain before the close is answered.
+    await read;
+    peer.resume();
+    const end = await within(peer.ended, 30_000, "the connection to end");
+    assert.equal(end.code, 1000, "the server answered the close frame");
+    const closeAt = peer.frames.findIndex((frame) => frame.opcode === Opcode.Close);
+    const after = peer.frames.slice(closeAt + 1).map((frame) => frame.opcode);
+    assert.deepEqual(after, [], "RFC 6455 §5.5.1: no frame after the close frame");
+    assert.equal(peer.messages().filter((message) => message.type === "fill").length, 128, "every frame before the close arrived");
+  });
+});

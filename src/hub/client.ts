@@ -337,7 +337,7 @@ export class Client {
   }
 
   #sendQueue(): SendQueue {
-    return (this.#queue ??= new SendQueue(this.#socket, this.host.scheduler, this.host.directWrites));
+    return (this.#queue ??= new SendQueue(this.#socket, this.host.scheduler, this.host.directWrites, this.#ws));
   }
 
   /**

@@ -119,6 +119,15 @@ const NOT_SCHEDULED = 0;
 const END_OF_TURN = 1;
 const AFTER_CALLBACK = 2;
 
+/** `WebSocket.OPEN`: the one state in which data frames may be sent. */
+const OPEN = 1;
+
+/** The part of a `ws` WebSocket a queue reads: whether it is still open. */
+export interface WebSocketState {
+  /** 0 connecting, 1 open, 2 closing, 3 closed (the WebSocket API's values). */
+  readonly readyState: number;
+}
+
 /** Below this many bytes, several queued frames are copied into one buffer; above it, written corked. */
 const CONCAT_LIMIT = 64 * 1024;
 
@@ -150,14 +159,21 @@ export class SendQueue implements AsyncWriteOwner {
   #frames: Buffer[] | undefined;
   #bytes = 0;
   #scheduled: typeof NOT_SCHEDULED | typeof END_OF_TURN | typeof AFTER_CALLBACK = NOT_SCHEDULED;
+  /** The WebSocket these frames belong to, when there is one: see the constructor. */
+  readonly #webSocket: WebSocketState | undefined;
 
   /**
    * @param socket - the upgraded TCP socket (the same one `ws` reads from)
    * @param scheduler - the hub-wide scheduler that flushes at the end of the turn
    * @param directWrites - write to the socket's libuv handle where it can (see direct-write.ts)
+   * @param webSocket - the WebSocket whose frames these are: once it has left OPEN, a flush writes
+   *   nothing, because its close frame may already be out and no frame may follow one (RFC 6455
+   *   §5.5.1). `ws` answers a peer's close frame at once, in the same turn as the broadcasts queued
+   *   before it. Undefined for a bare socket.
    */
-  constructor(socket: Writable, scheduler: FlushScheduler, directWrites: boolean) {
+  constructor(socket: Writable, scheduler: FlushScheduler, directWrites: boolean, webSocket?: WebSocketState) {
     this.#socket = socket;
+    this.#webSocket = webSocket;
     this.#scheduler = scheduler;
     const direct = directWrites ? directTarget(socket) : undefined;
     this.#state = direct?.state;
@@ -228,7 +244,7 @@ export class SendQueue implements AsyncWriteOwner {
     this.#frames = undefined;
     this.#bytes = 0;
     const socket = this.#socket;
-    if (!this.#writable()) return;
+    if (!this.#writable() || (this.#webSocket !== undefined && this.#webSocket.readyState !== OPEN)) return;
     if (frames === undefined) {
       this.#write(first);
     } else if (bytes <= CONCAT_LIMIT) {
