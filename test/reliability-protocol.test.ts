@@ -4,7 +4,8 @@
  * reserved bits and opcodes, unmasked frames, bad control frames (1002); invalid UTF-8, also split
  * across fragments (1007); fragments and compressed frames that together pass `maxPayload` (1009,
  * memory bounded); handshake attacks (2,000 headers, a pathological Sec-WebSocket-Protocol); JSON
- * nested 10,000 deep; and a peer that stops answering pings.
+ * nested 10,000 deep; a peer that stops answering pings; and a peer whose close frame arrives while
+ * broadcasts wait for it (no frame may follow the server's close frame).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -300,7 +301,6 @@ describe("heartbeat faults", () => {
   });
 });
 
-
 describe("a peer's close frame while broadcasts wait for it", () => {
   let t: TestServer;
   before(async () => {
@@ -339,8 +339,8 @@ describe("a peer's close frame while broadcasts wait for it", () => {
     const end = await within(peer.ended, 30_000, "the connection to end");
     assert.equal(end.code, 1000, "the server answered the close frame");
     const closeAt = peer.frames.findIndex((frame) => frame.opcode === Opcode.Close);
-    const after = peer.frames.slice(closeAt + 1).map((frame) => frame.opcode);
-    assert.deepEqual(after, [], "RFC 6455 §5.5.1: no frame after the close frame");
+    const framesAfterClose = peer.frames.slice(closeAt + 1).map((frame) => frame.opcode);
+    assert.deepEqual(framesAfterClose, [], "RFC 6455 §5.5.1: no frame after the close frame");
     assert.equal(peer.messages().filter((message) => message.type === "fill").length, 128, "every frame before the close arrived");
   });
 });

@@ -118,7 +118,7 @@ export function targetChecks(results: BenchResults): TargetCheck[] {
         target: `${scenarioLabel(scenario, conduitRounds[0]!)}: ${rule.target}`,
         scenario: id,
         limit: rule.limit,
-          ratio,
+        ratio,
         roundRatios,
         medianRoundRatio: roundRatios.every(Number.isFinite) ? median(roundRatios) : Number.NaN,
         ...(lost === undefined ? {} : { lost }),
