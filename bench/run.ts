@@ -200,6 +200,7 @@ async function main(): Promise<void> {
     versions: versions(),
     pinning: { serverCpu: options.serverCpu ?? null, loadCpu: options.loadCpu ?? null },
     latencyClient: options.latencyClient,
+    ...(options.serverNodeFlags.length === 0 ? {} : { serverNodeFlags: options.serverNodeFlags }),
     scenarios: {},
   };
   const poolSize = loadProcessesNeeded(options);

@@ -268,8 +268,15 @@ describe("npm run bench -- --quick --repeat 2", () => {
     const dir = mkdtempSync(join(tmpdir(), "conduit-bench-"));
     try {
       // With the node load processes, the larger room is spread over two: their merge is exercised.
-      const args = ["--quick", "--repeat", "2", "--scenarios", "fanout,echo", "--servers", "conduit,ws", "--latency-client", "node"];
-      const run = await runBench([...args, "--out", join(dir, "B.md"), "--json", join(dir, "results.json")]);
+      // --no-memory-reducer reaches every server: each one's command line is read while it runs.
+      const args = ["--quick", "--repeat", "2", "--scenarios", "fanout,echo", "--servers", "conduit,ws", "--latency-client", "node", "--no-memory-reducer"];
+      const serverCommands = new Map<number, string>();
+      const run = await runBench([...args, "--out", join(dir, "B.md"), "--json", join(dir, "results.json")], (stderr) => {
+        for (const match of stderr.matchAll(/(?:conduit|ws) server started: pid (\d+)/g)) {
+          const pid = Number(match[1]);
+          if (!serverCommands.has(pid)) serverCommands.set(pid, readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" "));
+        }
+      });
       assert.equal(run.code, 0, `bench exited with ${run.code ?? run.signal}:\n${run.stderr}`);
       const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as BenchResults;
       // The servers take turns: round 2 starts with the server that ran last in round 1.
@@ -295,6 +302,11 @@ describe("npm run bench -- --quick --repeat 2", () => {
       assert.equal(echo.sent, echo.rounds[0]!.sent + echo.rounds[1]!.sent);
       assert.equal(echo.missing, 0);
       assert.equal(results.latencyClient, "node");
+      // Quick mode keeps one server of each kind for the whole run.
+      assert.equal(serverCommands.size, 2, run.stderr);
+      for (const command of serverCommands.values()) assert.match(command, / --expose-gc --no-memory-reducer /);
+      assert.deepEqual(results.serverNodeFlags, ["--no-memory-reducer"]);
+      assert.match(readFileSync(join(dir, "B.md"), "utf8"), /- servers started with `--no-memory-reducer` \(every server under test/);
       assert.match(readFileSync(join(dir, "B.md"), "utf8"), /fan-out latency and echo connections: the node load processes/);
       assert.match(readFileSync(join(dir, "B.md"), "utf8"), /\| echo: 50 clients × 10\/s for 0\.6 s; median of 2 rounds \| round trip p50/);
       // Issue 4's targets: each ratio is the two medians' quotient, each round's ratio its own rounds'.

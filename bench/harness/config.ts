@@ -137,6 +137,12 @@ export interface BenchOptions {
   /** Write a V8 CPU profile of every server process into this directory. */
   profile: string | undefined;
   /**
+   * Node flags every server under test starts with, besides `--expose-gc` (the scale scenario's CLI
+   * excepted): `--no-memory-reducer` with the option of that name, none by default, so that each
+   * server pays for its own collections as it would when a user starts it.
+   */
+  serverNodeFlags: string[];
+  /**
    * Rounds of each single-server scenario (connect, fan-out, echo, throughput), the servers taking
    * turns; the report gives the median of the rounds. The cluster and scale scenarios run once.
    * {@link FULL_ROUNDS} by default, one in quick mode.
@@ -169,6 +175,8 @@ const USAGE = `usage: npm run bench -- [options]
   --no-pin                do not pin processes to CPUs
   --verbose               forward the children's stderr
   --profile DIR           write a CPU profile (.cpuprofile) of every server process to DIR
+  --no-memory-reducer     start every server under test with node's --no-memory-reducer (not the
+                          scale scenario's CLI); the report says so
   --latency-client native|node
                           who holds the fan-out latency and echo connections: one C process
                           (default; built with cc) or the node load processes
@@ -208,6 +216,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     loadCpu: 1,
     verbose: false,
     profile: undefined,
+    serverNodeFlags: [],
     repeat: FULL_ROUNDS,
     latencyClient: "native",
     command: ["npm run bench", ...(argv.length > 0 ? ["--", ...argv] : [])].join(" "),
@@ -262,6 +271,9 @@ export function parseArgs(argv: string[]): BenchOptions {
         break;
       case "--verbose":
         options.verbose = true;
+        break;
+      case "--no-memory-reducer":
+        options.serverNodeFlags = ["--no-memory-reducer"];
         break;
       case "--help":
       case "-h":

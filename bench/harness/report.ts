@@ -65,6 +65,8 @@ export interface BenchResults {
    * the native client existed: they used the node load processes.
    */
   latencyClient?: LatencyClient;
+  /** Node flags every server under test started with besides `--expose-gc`; absent when none. */
+  serverNodeFlags?: string[];
   scenarios: Record<string, ScenarioResult>;
   /**
    * Issue 4's targets checked against this run (targets.ts), when it measured conduit-ws and the ws
@@ -268,6 +270,10 @@ export function reportSection(results: BenchResults, servers: readonly ServerKin
     : results.latencyClient === "native"
       ? "- fan-out latency and echo connections: one C process holds them all (bench/native/latency-client.c)\n"
       : "- fan-out latency and echo connections: the node load processes\n";
+  const flagsLine =
+    results.serverNodeFlags === undefined
+      ? ""
+      : `- servers started with \`${results.serverNodeFlags.join(" ")}\` (every server under test but the scale scenario's CLI; not node's default)\n`;
   return `
 ${heading}
 
@@ -275,7 +281,7 @@ ${heading}
 - machine: ${m.nproc} × ${m.cpuModel}, ${m.ramGiB} GiB RAM, ${m.kernel}; load average ${m.loadAverageAtStart} when the run began
 - versions: node ${v.node}, ws ${v.ws}, socket.io ${v.socketIo} (client ${v.socketIoClient}), conduit-ws ${v.conduit}
 - pinning: ${pinning}
-${latency}${roundsLine}
+${latency}${roundsLine}${flagsLine}
 ${markdownTable(results, servers)}
 ${targetsSection(results)}
 <details><summary>JSON</summary>

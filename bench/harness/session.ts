@@ -84,7 +84,11 @@ export async function startServer(ctx: Context, kind: ServerKind, redisUrl?: str
     script: SCRIPTS[kind],
     args: redisUrl === undefined ? [] : [redisUrl],
     cpu: ctx.options.serverCpu,
-    nodeArgs: ["--expose-gc", ...(ctx.options.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${ctx.options.profile}`])],
+    nodeArgs: [
+      "--expose-gc",
+      ...ctx.options.serverNodeFlags,
+      ...(ctx.options.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${ctx.options.profile}`]),
+    ],
     label: `${kind} server`,
     verbose: ctx.options.verbose,
   });
