@@ -12,18 +12,14 @@
  * @module
  */
 export { createServer, ConduitServer, type ServerEvents, type AttachOptions, type ListenInfo } from "./server.js";
-export { defaultOptions, resolveOptions, type ServerOptions, type RateLimitOptions } from "./options.js";
+export { defaultOptions, type ServerOptions, type RateLimitOptions } from "./options.js";
 export { ErrorCode, CloseCode, ConduitError, type DisconnectReason } from "./errors.js";
-export { Client, type ClientId, type RoomName, type SendOptions, type JoinOutcome } from "./hub/client.js";
-export { Hub, type BroadcastOptions } from "./hub/hub.js";
-export { PreparedMessage } from "./hub/prepared-message.js";
-export type { SendTiming } from "./hub/send-queue.js";
-export type { Handler, HandlerContext, HandlerDefinition, BinaryHandler } from "./protocol/router.js";
+export type { Client, ClientId, RoomName, SendOptions, BroadcastOptions, JoinOutcome } from "./types.js";
+export type { Handler, HandlerContext, HandlerDefinition, HandlerServer, BinaryHandler } from "./protocol/router.js";
 export type { Message } from "./protocol/message.js";
 export { RESERVED_TYPES } from "./protocol/message.js";
 export type { StandardSchemaV1 } from "./protocol/schema.js";
-export { formatGoDuration } from "./protocol/duration.js";
-export type { AuthHandler, AuthContext, AuthResult, UpgradeListener } from "./upgrade/upgrader.js";
+export type { AuthHandler, AuthContext, AuthResult } from "./upgrade/upgrader.js";
 export { defaultTokenExtractor } from "./upgrade/credentials.js";
 export type { Adapter, AdapterHost, ClusterBroadcast, MemberInfo, NodeInfo } from "./adapter/adapter.js";
 export { MemoryAdapter } from "./adapter/memory.js";

@@ -80,24 +80,6 @@ export interface ServerOptions {
    */
   droppableBufferedBytes: number;
   /**
-   * Write frames straight to the socket's libuv handle, as `net.Socket` does inside, skipping node's
-   * stream bookkeeping when nothing waits in its write buffer: about 8 % less server CPU per
-   * broadcast delivery (docs/BENCHMARKS.md). It reaches node internals (the socket's `_handle` and
-   * `_writableState`, and the `stream_wrap` binding); where they are missing, or on TLS sockets, frames go through
-   * `socket.write` whatever this says. `false` always uses `socket.write`.
-   * @default true
-   */
-  directWrites: boolean;
-  /**
-   * Read whole text frames (unfragmented, masked, at most 1 KiB, complete in one read) straight from
-   * the socket instead of through `ws`'s receiver stream; every other frame, and the rest of a read
-   * from the first such frame on, still goes to `ws`. It reaches `ws` internals, checked on the first
-   * connection; where they differ, everything goes through `ws` whatever this says. `false`: always
-   * `ws`.
-   * @default true
-   */
-  directReads: boolean;
-  /**
    * The per-connection rate limit, or `false` for none.
    * @default { messagesPerSecond: 100, burst: 200, maxDropped: 200, abuseWindowMs: 10000 }
    */
@@ -179,8 +161,6 @@ export const defaultOptions: Readonly<ServerOptions> = Object.freeze({
   handshakeTimeout: 10_000,
   maxBufferedBytes: 1024 * 1024,
   droppableBufferedBytes: 256 * 1024,
-  directWrites: true,
-  directReads: true,
   rateLimit: Object.freeze({ messagesPerSecond: 100, burst: 200, maxDropped: 200, abuseWindowMs: 10_000 }),
   maxRoomsPerClient: 100,
   handlerTimeout: 10_000,

@@ -13,13 +13,13 @@ import type { Adapter, MemberInfo, NodeInfo } from "./adapter/adapter.js";
 import { MemoryAdapter } from "./adapter/memory.js";
 import { CloseCode, type DisconnectReason } from "./errors.js";
 import { HeartbeatSweep } from "./hub/heartbeat.js";
-import { Hub, type BroadcastOptions } from "./hub/hub.js";
-import type { Client, ClientId, RoomName } from "./hub/client.js";
+import { Hub } from "./hub/hub.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { builtinHandlers } from "./protocol/builtins.js";
-import { Router, type BinaryHandler, type Handler, type HandlerDefinition } from "./protocol/router.js";
+import { Router, type BinaryHandler, type Handler, type HandlerDefinition, type HandlerServer } from "./protocol/router.js";
 import type { StandardSchemaV1 } from "./protocol/schema.js";
+import type { BroadcastOptions, Client, ClientId, RoomName } from "./types.js";
 import { pathOf } from "./upgrade/credentials.js";
 import { enforcedByNode, nodeHandshakeTimeout } from "./upgrade/handshake-guard.js";
 import { refuseHandshake } from "./upgrade/refuse.js";
@@ -58,14 +58,14 @@ export interface AttachOptions {
  * const { port } = await server.listen(8080);
  * ```
  */
-export class ConduitServer extends EventEmitter<ServerEvents> {
+export class ConduitServer extends EventEmitter<ServerEvents> implements HandlerServer {
   /** The resolved options (defaults applied). */
   readonly options: Readonly<ServerOptions>;
-  /** The hub: clients, rooms and delivery. */
-  readonly hub: Hub;
-  /** The adapter that connects this node to the cluster. */
-  readonly adapter: Adapter;
 
+  /** Clients, rooms and delivery. */
+  readonly #hub: Hub;
+  /** Connects this node to the cluster. */
+  readonly #adapter: Adapter;
   readonly #logger: Logger;
   readonly #router: Router;
   readonly #upgrader: Upgrader;
@@ -84,14 +84,14 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
     const resolved = resolveOptions(options);
     this.options = resolved;
     this.#logger = resolved.logger ?? silentLogger;
-    this.adapter = resolved.adapter ?? new MemoryAdapter();
-    this.hub = new Hub(resolved, this.adapter, this.#logger, {
+    this.#adapter = resolved.adapter ?? new MemoryAdapter();
+    this.#hub = new Hub(resolved, this.#adapter, this.#logger, {
       connected: (client) => this.emit("connection", client),
       disconnected: (client, reason) => this.emit("disconnect", client, reason),
     });
     this.#router = new Router(this, resolved.handlerTimeout, this.#logger, resolved.instrumentation);
     for (const [type, handler] of builtinHandlers) this.#router.register(type, handler);
-    this.hub.setDispatcher(this.#router);
+    this.#hub.setDispatcher(this.#router);
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -100,7 +100,7 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
       closeTimeout: resolved.shutdownTimeout,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     const server = this;
-    this.#upgrader = new Upgrader(this.#wss, this.hub, resolved, this.#logger, {
+    this.#upgrader = new Upgrader(this.#wss, this.#hub, resolved, this.#logger, {
       get started() {
         return server.#started;
       },
@@ -114,8 +114,8 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
     this.#heartbeat = new HeartbeatSweep(
       resolved.heartbeatInterval,
       resolved.heartbeatTimeout,
-      () => this.hub.clients(),
-      () => this.hub.clientCount,
+      () => this.#hub.clients(),
+      () => this.#hub.clientCount,
     );
   }
 
@@ -178,7 +178,7 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
    * to learn early that the adapter cannot reach its backend.
    */
   start(): Promise<void> {
-    this.#ready ??= this.adapter.start(this.hub).then(() => {
+    this.#ready ??= this.#adapter.start(this.#hub).then(() => {
       this.#started = true;
       if (this.#shutdown) return;
       this.#accepting = true;
@@ -277,7 +277,7 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
   async #drain(): Promise<void> {
     this.#accepting = false;
     this.#heartbeat.stop();
-    const clients = [...this.hub.clients()];
+    const clients = [...this.#hub.clients()];
     this.#logger.info({ clients: clients.length }, "shutting down");
     const closed = clients.map((client) => client.whenClosed());
     for (const client of clients) client.close(CloseCode.GoingAway, "server shutdown", "server_shutdown");
@@ -292,7 +292,7 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
     }
     for (const detach of this.#detachers.splice(0)) detach();
     this.#wss.close();
-    await this.adapter.close();
+    await this.#adapter.close();
     const own = this.#ownServer;
     if (own) {
       own.closeAllConnections();
@@ -305,52 +305,67 @@ export class ConduitServer extends EventEmitter<ServerEvents> {
 
   /** Sends `{ type, data }` to every client of the cluster; returns the local recipient count. */
   broadcast(type: string, data?: unknown, options?: BroadcastOptions): number {
-    return this.hub.broadcast(type, data, options);
+    return this.#hub.broadcast(type, data, options);
   }
 
   /** Sends `{ type, data }` to every member of a room across the cluster; returns the local count. */
   broadcastToRoom(room: RoomName, type: string, data?: unknown, options?: BroadcastOptions): number {
-    return this.hub.broadcastToRoom(room, type, data, options);
+    return this.#hub.broadcastToRoom(room, type, data, options);
   }
 
   /** Sends `{ type, data }` to one client on any node; true when it is local and was queued. */
   sendTo(clientId: ClientId, type: string, data?: unknown): boolean {
-    return this.hub.sendTo(clientId, type, data);
+    return this.#hub.sendTo(clientId, type, data);
   }
 
   /** A local client by id. */
   getClient(clientId: ClientId): Client | undefined {
-    return this.hub.getClient(clientId);
+    return this.#hub.getClient(clientId);
   }
 
   /** The local members of a room. */
   getRoomClients(room: RoomName): Client[] {
-    return this.hub.getRoomClients(room);
+    return this.#hub.getRoomClients(room);
   }
 
   /** The members of a room on every node of the cluster. */
   roomMembers(room: RoomName): Promise<MemberInfo[]> {
-    return this.adapter.roomMembers(room);
+    return this.#adapter.roomMembers(room);
   }
 
   /** The member count of a room on every node of the cluster. */
   roomSize(room: RoomName): Promise<number> {
-    return this.adapter.roomSize(room);
+    return this.#adapter.roomSize(room);
   }
 
   /** The rooms with a member on this node. */
   rooms(): RoomName[] {
-    return this.hub.roomNames();
+    return this.#hub.roomNames();
   }
 
   /** The live nodes of the cluster. */
   nodes(): Promise<NodeInfo[]> {
-    return this.adapter.nodes();
+    return this.#adapter.nodes();
+  }
+
+  /** Every client of this node. */
+  clients(): IterableIterator<Client> {
+    return this.#hub.clients();
   }
 
   /** How many clients this node holds. */
   get clientCount(): number {
-    return this.hub.clientCount;
+    return this.#hub.clientCount;
+  }
+
+  /** How many rooms have a member on this node. */
+  get roomCount(): number {
+    return this.#hub.roomCount;
+  }
+
+  /** This node's id in the cluster (random per process start). */
+  get nodeId(): string {
+    return this.#hub.nodeId;
   }
 }
 

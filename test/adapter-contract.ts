@@ -122,7 +122,7 @@ export function runAdapterContract(name: string, setup: () => ContractSetup | Pr
 
     it("nodes() lists every live node with its client count", async () => {
       const listed = await nodes[0]!.server.nodes();
-      assert.deepEqual(listed.map((n) => n.nodeId).sort(), nodes.map((n) => n.server.hub.nodeId).sort());
+      assert.deepEqual(listed.map((n) => n.nodeId).sort(), nodes.map((n) => n.server.nodeId).sort());
       for (const node of listed) assert.equal(typeof node.clients, "number");
     });
   });

@@ -46,7 +46,7 @@ describe("flags and environment (SPEC §6)", () => {
     assert.equal(c.allowedOrigins, undefined);
     assert.equal(c.redisUrl, undefined);
     const options = resolveOptions(toServerOptions(c));
-    for (const name of ["path", "maxPayload", "maxConnections", "maxBufferedBytes", "heartbeatInterval", "heartbeatTimeout", "shutdownTimeout", "droppableBufferedBytes", "directWrites", "directReads"] as const) {
+    for (const name of ["path", "maxPayload", "maxConnections", "maxBufferedBytes", "heartbeatInterval", "heartbeatTimeout", "shutdownTimeout", "droppableBufferedBytes"] as const) {
       assert.equal(options[name], defaultOptions[name], name);
     }
     assert.deepEqual(options.rateLimit, defaultOptions.rateLimit, "100/s with burst 200 is the library default");
@@ -72,14 +72,12 @@ describe("flags and environment (SPEC §6)", () => {
     assert.equal(toServerOptions(config(["--rate-limit", "0"])).rateLimit, false);
   });
 
-  it("--direct-writes and --direct-reads switch the two direct paths off and on", () => {
-    const off = resolveOptions(toServerOptions(config(["--direct-writes", "off", "--direct-reads", "false"])));
-    assert.deepEqual([off.directWrites, off.directReads], [false, false]);
-    const fromEnv = resolveOptions(toServerOptions(config([], { CONDUIT_DIRECT_WRITES: "0", CONDUIT_DIRECT_READS: "no" })));
-    assert.deepEqual([fromEnv.directWrites, fromEnv.directReads], [false, false]);
-    const flagWins = config(["--direct-writes", "ON"], { CONDUIT_DIRECT_WRITES: "off" });
-    assert.equal(flagWins.directWrites, true);
-    assert.match(refusal(["--direct-reads", "maybe"]), /--direct-reads "maybe".*on or off/);
+  it("--broadcast-to-all off refuses a client's broadcast to every client; on, true and yes keep it", () => {
+    assert.equal(resolveOptions(toServerOptions(config([]))).allowBroadcastToAll, true);
+    assert.equal(resolveOptions(toServerOptions(config(["--broadcast-to-all", "off"]))).allowBroadcastToAll, false);
+    assert.equal(config([], { CONDUIT_BROADCAST_TO_ALL: "no" }).broadcastToAll, false);
+    assert.equal(config(["--broadcast-to-all", "ON"], { CONDUIT_BROADCAST_TO_ALL: "off" }).broadcastToAll, true, "the flag wins");
+    assert.match(refusal(["--broadcast-to-all", "maybe"]), /--broadcast-to-all "maybe".*on or off/);
   });
 
   it("environment variables apply, flags win over them, empty ones count as unset", () => {

@@ -105,10 +105,14 @@ describe("redis faults", { skip }, () => {
     let redis: TestRedis;
     let a: TestServer;
     let b: TestServer;
+    let adapterA: RedisAdapter;
+    let adapterB: RedisAdapter;
     before(async () => {
       redis = await startRedis();
-      a = await startServer({ adapter: new RedisAdapter({ url: redis.url }) });
-      b = await startServer({ adapter: new RedisAdapter({ url: redis.url }) });
+      adapterA = new RedisAdapter({ url: redis.url });
+      adapterB = new RedisAdapter({ url: redis.url });
+      a = await startServer({ adapter: adapterA });
+      b = await startServer({ adapter: adapterB });
     });
     after(async () => {
       await a.close();
@@ -121,7 +125,6 @@ describe("redis faults", { skip }, () => {
       const onA2 = await connect(a.url);
       const onB = await connect(b.url);
       for (const c of [onA1, onA2, onB]) await c.request("join_room", { room: "outage" });
-      const adapterA = a.server.adapter as RedisAdapter;
 
       await redis.stop();
       await waitUntil(() => !adapterA.stats.connected);
@@ -134,7 +137,7 @@ describe("redis faults", { skip }, () => {
       assert.equal(joined.type, "room_joined");
 
       await redis.restart();
-      await waitUntil(() => adapterA.stats.connected && (b.server.adapter as RedisAdapter).stats.connected);
+      await waitUntil(() => adapterA.stats.connected && adapterB.stats.connected);
       // Resubscription happens right after reconnect; retry the probe until B's member hears A again.
       let probe = 0;
       await waitUntil(async () => {

@@ -1,20 +1,17 @@
 /**
- * The handshake conduit-ws answers itself (src/upgrade/fast-handshake.ts) against `ws`'s own: for
- * the same request, byte for byte the same reply; requests it does not take (subprotocols, version 8,
- * anything malformed) reach `ws` and get `ws`'s reply; and the socket it hands over is a full `ws`
- * connection, including bytes that arrived with the request.
+ * conduit-ws leaves the handshake itself to `ws`: after its own checks (path, admission, origin,
+ * token), a request gets byte for byte the reply a plain `ws` server gives it, plain or with a
+ * subprotocol, malformed or of another version; and bytes that arrive with the request are read.
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { WebSocket, WebSocketServer } from "ws";
-import { FastHandshake } from "../src/upgrade/fast-handshake.js";
+import { WebSocketServer } from "ws";
 import { openRaw } from "./helpers/raw.js";
 import { textFrame } from "./helpers/raw-socket.js";
 import { startServer, type TestServer } from "./helpers/server.js";
-import { waitFor, within } from "./helpers/wire.js";
+import { within } from "./helpers/wire.js";
 
 /** RFC 6455 §1.3's example key and the accept value it gives. */
 const RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -56,7 +53,7 @@ const headComplete = (received: string): boolean => received.includes("\r\n\r\n"
 /** A refusal from `ws` is a head and a body of Content-Length bytes, then the end of the connection. */
 const untilEnd = (): boolean => false;
 
-describe("the plain handshake, answered by conduit-ws itself", () => {
+describe("the handshake, answered by ws", () => {
   let conduit: TestServer;
   let plain: WebSocketServer;
   let plainPort: number;
@@ -107,59 +104,5 @@ describe("the plain handshake, answered by conduit-ws itself", () => {
     );
     assert.match(reply, /^HTTP\/1\.1 101 /);
     assert.ok(reply.includes('"id":"r1"'), JSON.stringify(reply));
-  });
-});
-
-describe("FastHandshake.accept", () => {
-  let http: HttpServer;
-  let port: number;
-  const taken: Array<WebSocket | null | undefined> = [];
-  before(async () => {
-    const wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 64 });
-    const fast = new FastHandshake(wss);
-    http = createHttpServer();
-    http.on("upgrade", (request, socket, head) => {
-      const ws = fast.accept(request, socket, head);
-      taken.push(ws);
-      const serve = (socket: WebSocket): void => {
-        socket.on("message", (data) => socket.send(`got ${String(data)}`));
-        // ws reports the oversized frame here before it closes with 1009.
-        socket.on("error", () => {});
-      };
-      if (ws) serve(ws);
-      else if (ws === undefined) wss.handleUpgrade(request, socket, head, serve);
-    });
-    http.listen(0, "127.0.0.1");
-    await once(http, "listening");
-    port = (http.address() as AddressInfo).port;
-  });
-  after(() => new Promise((resolve) => http.close(resolve)));
-
-  async function open(protocols?: string[]): Promise<WebSocket> {
-    const client = new WebSocket(`ws://127.0.0.1:${port}/ws`, protocols);
-    await once(client, "open");
-    return client;
-  }
-
-  it("takes a plain request and returns an open ws WebSocket with the server's options", async () => {
-    const client = await open();
-    const ws = taken.at(-1);
-    assert.ok(ws instanceof WebSocket, "the fast path took it");
-    assert.equal(ws.readyState, WebSocket.OPEN);
-    client.send("hello");
-    const [reply] = (await once(client, "message")) as [Buffer];
-    assert.equal(String(reply), "got hello");
-    // The WebSocketServer's maxPayload (64 bytes) holds on the handed-over socket.
-    client.send("x".repeat(65));
-    const [code] = (await once(client, "close")) as [number];
-    assert.equal(code, 1009);
-  });
-
-  it("leaves a request with a subprotocol to ws (undefined), which negotiates it", async () => {
-    const client = await open(["chat", "superchat"]);
-    assert.equal(taken.at(-1), undefined);
-    assert.equal(client.protocol, "chat");
-    client.close();
-    await waitFor(() => client.readyState === WebSocket.CLOSED, "the client to close");
   });
 });

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createServer, defaultOptions, formatGoDuration, resolveOptions } from "../src/index.js";
+import { createServer, defaultOptions } from "../src/index.js";
+import { resolveOptions } from "../src/options.js";
+import { formatGoDuration } from "../src/protocol/duration.js";
 import { invalidRoomReason } from "../src/hub/rooms.js";
 import { randomClientId } from "../src/hub/client-id.js";
 import { parseMessage } from "../src/protocol/message.js";

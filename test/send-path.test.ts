@@ -15,7 +15,7 @@ class RecordingSocket extends Writable {
 
 function member(scheduler: FlushScheduler): { socket: RecordingSocket; queue: SendQueue } {
   const socket = new RecordingSocket();
-  return { socket, queue: new SendQueue(socket, scheduler, true) };
+  return { socket, queue: new SendQueue(socket, scheduler) };
 }
 
 /** What a hub does for one broadcast: asks the scheduler once, then hands the frame to each member. */

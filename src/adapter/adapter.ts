@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { ClientId, RoomName } from "../hub/client.js";
+import type { ClientId, RoomName } from "../types.js";
 
 /** One member of a room, as the `presence` reply lists it. */
 export interface MemberInfo {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ClientId, RoomName } from "../hub/client.js";
+import type { ClientId, RoomName } from "../types.js";
 import type { Adapter, AdapterHost, ClusterBroadcast, MemberInfo, NodeInfo } from "./adapter.js";
 
 /**

@@ -43,14 +43,12 @@ export interface CliConfig {
   heartbeatTimeout: number;
   /** Milliseconds shutdown waits for clients' closing handshakes. */
   shutdownTimeout: number;
+  /** Whether the built-in broadcast without a room (to every client) is allowed. */
+  broadcastToAll: boolean;
   /** Processes on this machine. */
   workers: number;
   /** Least severe level written to the log. */
   logLevel: LogLevel;
-  /** Write frames straight to the socket's libuv handle (`ServerOptions.directWrites`). */
-  directWrites: boolean;
-  /** Read small text frames past `ws`'s receiver (`ServerOptions.directReads`). */
-  directReads: boolean;
 }
 
 /** A bad flag or environment value; the message says which and how to fix it. */
@@ -93,9 +91,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: "heartbeat-interval", env: "CONDUIT_HEARTBEAT_INTERVAL", arg: "MS", defaultText: String(defaultOptions.heartbeatInterval), help: "ms between ping frames" },
   { name: "heartbeat-timeout", env: "CONDUIT_HEARTBEAT_TIMEOUT", arg: "MS", defaultText: String(defaultOptions.heartbeatTimeout), help: "ms of silence before a client is terminated" },
   { name: "shutdown-timeout", env: "CONDUIT_SHUTDOWN_TIMEOUT", arg: "MS", defaultText: String(defaultOptions.shutdownTimeout), help: "ms shutdown waits for clients to close before cutting them off" },
+  { name: "broadcast-to-all", env: "CONDUIT_BROADCAST_TO_ALL", arg: "on|off", defaultText: "on", help: "off: a client's broadcast without a room is refused" },
   { name: "workers", env: "CONDUIT_WORKERS", arg: "N", defaultText: "1", help: "processes on this machine (above 1 needs --redis)" },
-  { name: "direct-writes", env: "CONDUIT_DIRECT_WRITES", arg: "on|off", defaultText: "on", help: "write frames to the socket's libuv handle, past node's stream layer" },
-  { name: "direct-reads", env: "CONDUIT_DIRECT_READS", arg: "on|off", defaultText: "on", help: "read small text frames past ws's receiver" },
   { name: "log-level", env: "CONDUIT_LOG_LEVEL", arg: "LEVEL", defaultText: "info", help: `one of ${LOG_LEVELS.join(", ")}` },
   { name: "help", defaultText: "", help: "print this help and exit" },
   { name: "version", defaultText: "", help: "print the version and exit" },
@@ -182,10 +179,9 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     heartbeatInterval,
     heartbeatTimeout,
     shutdownTimeout: integer(raw("shutdown-timeout"), defaultOptions.shutdownTimeout, 0, MAX_TIMER_MS, "milliseconds"),
+    broadcastToAll: toggle(raw("broadcast-to-all"), defaultOptions.allowBroadcastToAll),
     workers: integer(raw("workers"), 1, 1, 1024, "processes"),
     logLevel: logLevel(raw("log-level")),
-    directWrites: toggle(raw("direct-writes"), defaultOptions.directWrites),
-    directReads: toggle(raw("direct-reads"), defaultOptions.directReads),
   };
   if (config.workers > 1 && config.redisUrl === undefined) {
     throw new ConfigError(
@@ -318,9 +314,8 @@ export function toServerOptions(config: CliConfig): Partial<ServerOptions> {
     heartbeatInterval: config.heartbeatInterval,
     heartbeatTimeout: config.heartbeatTimeout,
     shutdownTimeout: config.shutdownTimeout,
-    directWrites: config.directWrites,
-    directReads: config.directReads,
     allowedOrigins: config.allowedOrigins,
+    allowBroadcastToAll: config.broadcastToAll,
   };
 }
 

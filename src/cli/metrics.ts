@@ -70,7 +70,7 @@ export class ServerMetrics implements Instrumentation {
       help: "Rooms with at least one member on this process.",
       registers,
       collect() {
-        this.set(metrics.#server?.hub.roomCount ?? 0);
+        this.set(metrics.#server?.roomCount ?? 0);
       },
     });
     this.#accepted = new Counter({ name: "conduit_connections_accepted_total", help: "WebSocket handshakes completed.", registers });

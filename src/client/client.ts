@@ -10,7 +10,7 @@
  */
 import { backoffDelay, defaultReconnect, type ResolvedReconnect } from "./backoff.js";
 import { ClientErrorCode, RequestError } from "./errors.js";
-import { Outbox } from "./outbox.js";
+import { encodeEnvelope, Outbox } from "./outbox.js";
 import type {
   BuiltinEvents,
   ClientMessage,
@@ -172,7 +172,7 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
    * when the queue is full and the message was refused.
    */
   send(type: string, data?: unknown): boolean {
-    return this.#write(JSON.stringify(data === undefined ? { type } : { type, data }), undefined);
+    return this.#write(encodeEnvelope(type, data), undefined);
   }
 
   /**

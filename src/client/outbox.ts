@@ -8,6 +8,16 @@
 import { ClientErrorCode, RequestError } from "./errors.js";
 import type { ClientMessage, ErrorData, Reply, WebSocketLike } from "./types.js";
 
+/**
+ * The JSON text of `{ type, data?, id? }`, absent fields left out: every message the SDK sends is
+ * built here.
+ */
+export function encodeEnvelope(type: string, data: unknown, id?: string): string {
+  const message: ClientMessage = data === undefined ? { type } : { type, data };
+  if (id !== undefined) message.id = id;
+  return JSON.stringify(message);
+}
+
 /** A request waiting for its reply. */
 interface Pending {
   type: string;
@@ -51,7 +61,7 @@ export class Outbox {
   request(type: string, data: unknown, timeout: number): { id: string; text: string; reply: Promise<Reply> } {
     const id = String(++this.#nextId);
     // Serialise first: data that JSON cannot carry throws here, before anything is registered.
-    const text = JSON.stringify(data === undefined ? { type, id } : { type, data, id });
+    const text = encodeEnvelope(type, data, id);
     const reply = new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => this.fail(id, ClientErrorCode.Timeout, `no reply to "${type}" within ${timeout} ms`), timeout);
       this.#pending.set(id, { type, resolve, reject, timer, socket: undefined });

@@ -7,35 +7,12 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import { CloseCode, type DisconnectReason } from "../errors.js";
-import { errorMessage, type Message } from "../protocol/message.js";
-import { FastReceive } from "./fast-receive.js";
-import { PreparedMessage } from "./prepared-message.js";
+import { envelope, errorMessage, type Message } from "../protocol/message.js";
+import type { Client, ClientId, JoinOutcome, RoomName, SendOptions } from "../types.js";
+import { PING_FRAME, PreparedMessage, sharedFramesAvailable } from "./prepared-message.js";
 import type { RateLimiter } from "./rate-limiter.js";
+import { WebSocketState } from "./ready-state.js";
 import { SendQueue, type FlushScheduler, type SendTiming } from "./send-queue.js";
-
-/** A client's id: a random UUID, unique across the cluster. */
-export type ClientId = string;
-/** A room's name: 1 to 128 characters, no control characters. */
-export type RoomName = string;
-
-/** Options of a single send. */
-export interface SendOptions {
-  /**
-   * Skip this client instead of queueing when its unsent bytes are above `droppableBufferedBytes`
-   * (for tickers, cursors, typing indicators: data that the next message replaces). A droppable
-   * message that would push the client past `maxBufferedBytes` is skipped too: it never closes a
-   * connection.
-   * @default false
-   */
-  droppable?: boolean;
-}
-
-/**
- * Result of {@link ClientHost.joinRoom}: joined, or the error code and text to reply with. In a cluster,
- * `ready` settles once other nodes' broadcasts to the room reach this client and other nodes list it
- * as a member; the built-in `join_room` waits for it before answering.
- */
-export type JoinOutcome = { ok: true; ready?: Promise<void> } | { ok: false; code: string; reason: string };
 
 /** What a client needs from the hub that owns it. The hub implements this; tests never mock it. */
 export interface ClientHost {
@@ -45,26 +22,22 @@ export interface ClientHost {
   readonly maxBufferedBytes: number;
   /** Unsent bytes above which droppable sends skip the client. */
   readonly droppableBufferedBytes: number;
-  /** Whether whole text frames may be read straight from the socket (the `directReads` option). */
-  readonly directReads: boolean;
-  /** Whether frames may be written straight to the socket's handle (the `directWrites` option). */
-  readonly directWrites: boolean;
   /** Whether clients may negotiate permessage-deflate (the `enableCompression` option). */
   readonly compression: boolean;
   /** A frame arrived from this client. */
-  receive(client: Client, data: Buffer, isBinary: boolean): void;
+  receive(client: Connection, data: Buffer, isBinary: boolean): void;
   /** Adds the client to a room, enforcing room-name rules and `maxRoomsPerClient`. */
-  joinRoom(client: Client, room: RoomName): JoinOutcome;
+  joinRoom(client: Connection, room: RoomName): JoinOutcome;
   /** Removes the client from a room; false when it was not a member. */
-  leaveRoom(client: Client, room: RoomName): boolean;
+  leaveRoom(client: Connection, room: RoomName): boolean;
   /** Removes the client from the hub and every room. Idempotent. */
-  detach(client: Client, reason: DisconnectReason): void;
+  detach(client: Connection, reason: DisconnectReason): void;
   /** Counts queued messages for metrics. */
   countOut(type: string, count: number): void;
   /** A server-closed client's socket started (+1) or finished (-1) closing. */
   closingChanged(delta: 1 | -1): void;
   /** Something failed inside the server while serving this client: log it and close with 1011. */
-  internalError(client: Client, error: unknown): void;
+  internalError(client: Connection, error: unknown): void;
 }
 
 /** The fields the connection carries from the handshake. */
@@ -82,13 +55,10 @@ export interface ClientInit {
  */
 const TIME_ORIGIN = Date.now();
 
-/** A ping with no payload, as a server sends it: FIN and opcode 0x9, unmasked, length 0 (RFC 6455 §5.5.2). */
-const PING_FRAME = Buffer.from([0x89, 0x00]);
-
 const kClient = Symbol("conduit.client");
-type TrackedSocket = WebSocket & { [kClient]: Client };
+type TrackedSocket = WebSocket & { [kClient]: Connection };
 
-function clientOf(socket: WebSocket): Client {
+function clientOf(socket: WebSocket): Connection {
   return (socket as TrackedSocket)[kClient];
 }
 
@@ -105,17 +75,6 @@ function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
     client.host.internalError(client, error);
   }
 }
-/** Reads whole text frames off every client's socket before `ws`'s receiver would (fast-receive.ts). */
-const fastReceive = new FastReceive(onMessage);
-
-/**
- * @internal whether direct reads found `ws` as expected (undefined until a client with
- * `directReads` has connected); the hub logs once when they did not
- */
-export function directReadsAvailable(): boolean | undefined {
-  return fastReceive.available;
-}
-
 function onPong(this: WebSocket): void {
   clientOf(this).touch();
 }
@@ -129,34 +88,26 @@ function onClose(this: WebSocket): void {
 }
 
 /**
- * One WebSocket connection in the hub.
- *
- * @example
- * ```ts
- * server.on("connection", (client) => {
- *   client.setMetadata("joinedVia", "lobby");
- *   client.joinRoom("lobby");
- *   client.send("welcome", { id: client.id });
- * });
- * ```
+ * One WebSocket connection in the hub: the {@link Client} users see, plus what the hub, the router
+ * and the heartbeat sweep need of it. Only the hub creates one.
  */
-export class Client {
+export class Connection implements Client {
   /** A random UUID, unique across the cluster. */
   readonly id: ClientId;
   /** The user id the auth handler returned; null for anonymous clients. */
   readonly userId: string | null;
   /**
-   * @internal the order in which the hub accepted this client (0, 1, 2, ...); the hub's map iterates
-   * in this order, and the heartbeat sweep resumes its pass by it
+   * The order in which the hub accepted this client (0, 1, 2, ...); the hub's map iterates in this
+   * order, and the heartbeat sweep resumes its pass by it.
    */
   readonly sequence: number;
-  /** @internal the hub that owns this client */
+  /** The hub that owns this client. */
   readonly host: ClientHost;
-  /** @internal why the connection ended, when the server decided it */
+  /** Why the connection ended, when the server decided it. */
   closeReason: DisconnectReason | undefined;
   /**
-   * @internal the client's token bucket, made by the hub on the first frame: a bucket starts full,
-   * so making it late changes nothing, and an idle connection never pays for one
+   * The client's token bucket, made by the hub on the first frame: a bucket starts full, so making
+   * it late changes nothing, and an idle connection never pays for one.
    */
   rateLimiter: RateLimiter | undefined;
 
@@ -167,7 +118,11 @@ export class Client {
    * opened (a burst of reconnects, an idle subscriber) costs one object less.
    */
   #queue: SendQueue | undefined;
-  readonly #compressed: boolean;
+  /**
+   * Whether messages go through `ws`'s own sender instead of the shared frames: a compressed
+   * connection, or a `ws` without `Sender.frame`.
+   */
+  readonly #throughWs: boolean;
   /** When the connection was accepted, in ms since {@link TIME_ORIGIN}. */
   readonly #connectedAt: number;
   /** The last pong or message, in ms since {@link TIME_ORIGIN}. */
@@ -176,7 +131,7 @@ export class Client {
   #metadata: Map<string, unknown> | undefined;
   #closingCounted = false;
 
-  /** @internal created by the hub when a handshake completes */
+  /** Created by the hub when a handshake completes. */
   constructor(id: ClientId, sequence: number, ws: WebSocket, socket: Duplex, host: ClientHost, init: ClientInit) {
     this.id = id;
     this.userId = init.userId;
@@ -188,7 +143,7 @@ export class Client {
     this.#socket = socket;
     this.#queue = undefined;
     // `ws.extensions` builds a string on every read: ask only when compression can have been agreed.
-    this.#compressed = host.compression && ws.extensions.includes("permessage-deflate");
+    this.#throughWs = !sharedFramesAvailable || (host.compression && ws.extensions.includes("permessage-deflate"));
     this.#connectedAt = Date.now() - TIME_ORIGIN;
     this.#lastHeartbeat = this.#connectedAt;
     if (init.metadata) for (const [key, value] of Object.entries(init.metadata)) this.setMetadata(key, value);
@@ -198,7 +153,6 @@ export class Client {
     ws.on("pong", onPong);
     ws.on("error", onError);
     ws.on("close", onClose);
-    if (host.directReads) fastReceive.install(ws, socket);
   }
 
   /**
@@ -219,12 +173,12 @@ export class Client {
     return new Date(TIME_ORIGIN + this.#lastHeartbeat);
   }
 
-  /** @internal milliseconds since the epoch of the handshake (for the heartbeat sweep) */
+  /** Milliseconds since the epoch of the handshake (for the heartbeat sweep). */
   get connectedAtMs(): number {
     return TIME_ORIGIN + this.#connectedAt;
   }
 
-  /** @internal milliseconds since the epoch of the last pong or message (for the heartbeat sweep) */
+  /** Milliseconds since the epoch of the last pong or message (for the heartbeat sweep). */
   get lastHeartbeatMs(): number {
     return TIME_ORIGIN + this.#lastHeartbeat;
   }
@@ -236,12 +190,12 @@ export class Client {
 
   /** Whether the connection is open and the client is still in the hub. */
   get isOpen(): boolean {
-    return this.#ws.readyState === 1 && this.closeReason === undefined;
+    return this.#ws.readyState === WebSocketState.Open && this.closeReason === undefined;
   }
 
   /** Bytes sent to this client that it has not yet received. */
   get bufferedAmount(): number {
-    return this.#compressed ? this.#ws.bufferedAmount : this.#unsentBytes();
+    return this.#throughWs ? this.#ws.bufferedAmount : this.#unsentBytes();
   }
 
   /** Stores a value on the connection, visible to every handler. */
@@ -249,7 +203,7 @@ export class Client {
     (this.#metadata ??= new Map()).set(key, value);
   }
 
-  /** Reads a value stored with {@link Client.setMetadata}; undefined when absent. */
+  /** Reads a value stored with {@link Connection.setMetadata}; undefined when absent. */
   getMetadata<T = unknown>(key: string): T | undefined {
     return this.#metadata?.get(key) as T | undefined;
   }
@@ -275,8 +229,7 @@ export class Client {
 
   /** Sends `{ type, data }` to this client. False when it was dropped (closed, or droppable and slow). */
   send(type: string, data?: unknown, options?: SendOptions): boolean {
-    const message: Message = data === undefined ? { type } : { type, data };
-    return this.sendMessage(message, options);
+    return this.sendMessage(envelope(type, data), options);
   }
 
   /** Sends a whole envelope, `id` included. False when it was dropped. */
@@ -285,11 +238,10 @@ export class Client {
   }
 
   /**
-   * @internal a handler's reply (or the router's error in its place). It is written at once unless
-   * frames are already waiting for this socket: a request gets one reply, and scheduling a flush
-   * after the callback cost 8 % of the server's CPU per echo (docs/BENCHMARKS.md). A
-   * server-initiated {@link Client.send} still waits for the end of the callback, so that a loop of
-   * sends to one client leaves in one write.
+   * A handler's reply (or the router's error in its place). It is written at once unless frames are
+   * already waiting for this socket: a request gets one reply, and a flush scheduled after the
+   * callback would only delay it. A server-initiated {@link Connection.send} still waits for the end
+   * of the callback, so that a loop of sends to one client leaves in one write.
    */
   sendReply(message: Message): boolean {
     return this.#sendOne(message, false, "now");
@@ -317,11 +269,12 @@ export class Client {
    * @returns false when the message was skipped (closed, or droppable and the client is slow)
    */
   sendPrepared(prepared: PreparedMessage, timing: SendTiming = "turn"): boolean {
-    if (this.closeReason !== undefined || this.#ws.readyState !== 1) return false;
-    if (this.#compressed) return this.#sendCompressed(prepared);
+    if (this.closeReason !== undefined || this.#ws.readyState !== WebSocketState.Open) return false;
+    if (this.#throughWs) return this.#sendThroughWs(prepared);
     const unsent = this.#unsentBytes();
     if (prepared.droppable && unsent > this.host.droppableBufferedBytes) return false;
-    const frame = prepared.frame;
+    // Set whenever shared frames are available, which #throughWs checked.
+    const frame = prepared.frame!;
     if (unsent + frame.length > this.host.maxBufferedBytes) {
       // A droppable message never costs the connection, even one that alone would not fit.
       if (!prepared.droppable) this.#closeSlowConsumer();
@@ -337,14 +290,15 @@ export class Client {
   }
 
   #sendQueue(): SendQueue {
-    return (this.#queue ??= new SendQueue(this.#socket, this.host.scheduler, this.host.directWrites, this.#ws));
+    return (this.#queue ??= new SendQueue(this.#socket, this.host.scheduler, this.#ws));
   }
 
   /**
-   * Compressed connections go through `ws.send`, which deflates per connection; mixing in raw frames
-   * could reorder them behind a deflate still in progress.
+   * Compressed connections go through `ws.send`, which deflates per connection; mixing in shared
+   * frames could reorder them behind a deflate still in progress. So does every connection when
+   * `ws` offers no way to frame a message once for many sockets.
    */
-  #sendCompressed(prepared: PreparedMessage): boolean {
+  #sendThroughWs(prepared: PreparedMessage): boolean {
     const unsent = this.#ws.bufferedAmount;
     if (prepared.droppable && unsent > this.host.droppableBufferedBytes) return false;
     if (unsent + prepared.json.length > this.host.maxBufferedBytes) {
@@ -364,7 +318,7 @@ export class Client {
    * Closes the connection with a close frame. The client leaves the hub and its rooms at once; queued
    * messages are written before the close frame.
    *
-   * @param code - the close code (see {@link CloseCode})
+   * @param code - the close code (see `CloseCode`)
    * @param reason - a short text for the peer (at most 123 bytes)
    * @param why - the reason reported to `disconnect` listeners
    */
@@ -378,7 +332,7 @@ export class Client {
   }
 
   /** Ends the TCP connection without a closing handshake (for peers that stopped answering). */
-  terminate(why: DisconnectReason): void {
+  terminate(why: DisconnectReason = "server_closed"): void {
     this.markReason(why);
     this.#queue?.clear();
     this.#ws.terminate();
@@ -391,12 +345,12 @@ export class Client {
    * close completes (or `shutdownTimeout` passes): the hub counts it against `maxConnections` until then.
    */
   #countClosing(): void {
-    if (this.#closingCounted || this.#ws.readyState === 3) return;
+    if (this.#closingCounted || this.#ws.readyState === WebSocketState.Closed) return;
     this.#closingCounted = true;
     this.host.closingChanged(1);
   }
 
-  /** @internal the socket has closed: it no longer counts against `maxConnections` */
+  /** The socket has closed: it no longer counts against `maxConnections`. */
   socketClosed(): void {
     if (!this.#closingCounted) return;
     this.#closingCounted = false;
@@ -406,39 +360,39 @@ export class Client {
   /**
    * Sends a WebSocket ping frame (the heartbeat sweep calls this). Every ping is the same two bytes,
    * so every client gets the one shared frame through its queue: `ws.ping()` would frame an empty
-   * payload anew and write header and payload as two buffers. Compressed connections keep `ws`'s
-   * ping, since their messages go through `ws`'s own sender.
+   * payload anew and write header and payload as two buffers. Connections whose messages go through
+   * `ws`'s own sender (compressed ones) keep `ws`'s ping.
    */
   ping(): void {
-    if (this.closeReason !== undefined || this.#ws.readyState !== 1) return;
-    if (this.#compressed) this.#ws.ping();
+    if (this.closeReason !== undefined || this.#ws.readyState !== WebSocketState.Open) return;
+    if (this.#throughWs) this.#ws.ping();
     // An idle connection has no queue, and needs none for a frame written at once.
-    else if (this.#queue !== undefined) this.#queue.push(PING_FRAME, "now");
-    else if (this.#socket.writable) this.#socket.write(PING_FRAME);
+    else if (this.#queue !== undefined) this.#queue.push(PING_FRAME!, "now");
+    else if (this.#socket.writable) this.#socket.write(PING_FRAME!);
   }
 
-  /** @internal records that the client is alive (a pong or a message arrived) */
+  /** Records that the client is alive (a pong or a message arrived). */
   touch(now: number = Date.now()): void {
     this.#lastHeartbeat = now - TIME_ORIGIN;
   }
 
-  /** @internal records why the connection is ending unless a reason is already known */
+  /** Records why the connection is ending unless a reason is already known. */
   markReason(why: DisconnectReason): void {
     this.closeReason ??= why;
   }
 
-  /** @internal the room set, created on first join; only the hub calls this */
+  /** The room set, created on first join; only the hub calls this. */
   roomSet(): Set<RoomName> {
     return (this.#rooms ??= new Set());
   }
 
-  /** @internal a promise that settles when the socket has closed (used by shutdown) */
+  /** A promise that settles when the socket has closed (used by shutdown). */
   whenClosed(): Promise<void> {
-    if (this.#ws.readyState === 3) return Promise.resolve();
+    if (this.#ws.readyState === WebSocketState.Closed) return Promise.resolve();
     return new Promise((resolve) => this.#ws.once("close", () => resolve()));
   }
 
-  /** @internal writes queued frames now (before a close frame) */
+  /** Writes queued frames now (before a close frame). */
   flush(): void {
     this.#queue?.flush();
   }

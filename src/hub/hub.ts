@@ -11,18 +11,9 @@ import { CloseCode, ErrorCode, type DisconnectReason } from "../errors.js";
 import type { Instrumentation } from "../instrumentation.js";
 import type { Logger } from "../logger.js";
 import type { ServerOptions } from "../options.js";
-import { parseMessage, type Message } from "../protocol/message.js";
-import {
-  Client,
-  directReadsAvailable,
-  type ClientHost,
-  type ClientId,
-  type ClientInit,
-  type JoinOutcome,
-  type RoomName,
-  type SendOptions,
-} from "./client.js";
-import { directWritesSupported } from "./direct-write.js";
+import { envelope, parseMessage, type Message } from "../protocol/message.js";
+import type { BroadcastOptions, ClientId, JoinOutcome, RoomName, SendOptions } from "../types.js";
+import { Connection, type ClientHost, type ClientInit } from "./client.js";
 import { randomClientId } from "./client-id.js";
 import { PreparedMessage } from "./prepared-message.js";
 import { RateLimiter } from "./rate-limiter.js";
@@ -32,23 +23,17 @@ import { FlushScheduler } from "./send-queue.js";
 /** Where parsed messages go: the router implements this. */
 export interface MessageDispatcher {
   /** Handles one parsed text message. Never throws. */
-  dispatch(client: Client, message: Message): void;
+  dispatch(client: Connection, message: Message): void;
   /** Handles one binary frame. Never throws. */
-  dispatchBinary(client: Client, data: Buffer): void;
+  dispatchBinary(client: Connection, data: Buffer): void;
 }
 
 /** Lifecycle callbacks the server turns into its public events. */
 export interface HubListener {
   /** A client completed its handshake and is in the hub. */
-  connected(client: Client): void;
+  connected(client: Connection): void;
   /** A client left the hub (it is already out of every room). */
-  disconnected(client: Client, reason: DisconnectReason): void;
-}
-
-/** Options of one broadcast. */
-export interface BroadcastOptions extends SendOptions {
-  /** A client that should not receive this copy (e.g. the sender). */
-  except?: ClientId;
+  disconnected(client: Connection, reason: DisconnectReason): void;
 }
 
 /**
@@ -59,20 +44,16 @@ export interface BroadcastOptions extends SendOptions {
 export class Hub implements ClientHost, AdapterHost {
   /** This node's id in the cluster. */
   readonly nodeId: string = randomUUID();
-  /** @internal flushes every client's queue at the end of the turn */
+  /** Flushes every client's queue at the end of the turn. */
   readonly scheduler = new FlushScheduler();
-  /** @internal see {@link ServerOptions.maxBufferedBytes} */
+  /** See {@link ServerOptions.maxBufferedBytes}. */
   readonly maxBufferedBytes: number;
-  /** @internal see {@link ServerOptions.droppableBufferedBytes} */
+  /** See {@link ServerOptions.droppableBufferedBytes}. */
   readonly droppableBufferedBytes: number;
-  /** @internal see {@link ServerOptions.directReads} */
-  readonly directReads: boolean;
-  /** @internal see {@link ServerOptions.directWrites} */
-  readonly directWrites: boolean;
-  /** @internal see {@link ServerOptions.enableCompression} */
+  /** See {@link ServerOptions.enableCompression}. */
   readonly compression: boolean;
 
-  readonly #clients = new Map<ClientId, Client>();
+  readonly #clients = new Map<ClientId, Connection>();
   readonly #rooms = new RoomRegistry();
   readonly #options: ServerOptions;
   readonly #adapter: Adapter;
@@ -81,30 +62,22 @@ export class Hub implements ClientHost, AdapterHost {
   readonly #listener: HubListener;
   #dispatcher: MessageDispatcher | undefined;
   #closing = 0;
-  /** Whether direct reads still have to be checked (and, when unavailable, reported) once. */
-  #directReadsUnchecked: boolean;
-  /** Clients accepted so far: the next client's {@link Client.sequence}. */
+  /** Clients accepted so far: the next client's {@link Connection.sequence}. */
   #accepted = 0;
 
-  /** @internal the server builds the hub */
+  /** The server builds the hub. */
   constructor(options: ServerOptions, adapter: Adapter, logger: Logger, listener: HubListener) {
     this.#options = options;
     this.maxBufferedBytes = options.maxBufferedBytes;
     this.droppableBufferedBytes = options.droppableBufferedBytes;
     this.compression = options.enableCompression;
-    this.directWrites = options.directWrites;
-    this.directReads = options.directReads;
-    this.#directReadsUnchecked = options.directReads;
     this.#adapter = adapter;
     this.#logger = logger;
-    if (options.directWrites && !directWritesSupported) {
-      logger.warn({}, "directWrites: this node has no stream_wrap binding; frames go through socket.write");
-    }
     this.#metrics = options.instrumentation;
     this.#listener = listener;
   }
 
-  /** @internal connects the router; called once by the server */
+  /** Connects the router; called once by the server. */
   setDispatcher(dispatcher: MessageDispatcher): void {
     this.#dispatcher = dispatcher;
   }
@@ -122,7 +95,7 @@ export class Hub implements ClientHost, AdapterHost {
     return this.#closing;
   }
 
-  /** @internal see {@link Hub.closingCount} */
+  /** See {@link Hub.closingCount}. */
   closingChanged(delta: 1 | -1): void {
     this.#closing += delta;
   }
@@ -132,36 +105,27 @@ export class Hub implements ClientHost, AdapterHost {
     return this.#rooms.count;
   }
 
-  /** @internal wraps an upgraded socket in a {@link Client} and registers it */
-  accept(ws: WebSocket, socket: Duplex, init: ClientInit): Client {
-    const client = new Client(randomClientId(), this.#accepted++, ws, socket, this, init);
+  /** Wraps an upgraded socket in a {@link Connection} and registers it. */
+  accept(ws: WebSocket, socket: Duplex, init: ClientInit): Connection {
+    const client = new Connection(randomClientId(), this.#accepted++, ws, socket, this, init);
     this.#clients.set(client.id, client);
-    if (this.#directReadsUnchecked) this.#checkDirectReads();
     this.#logger.debug({ clientId: client.id, userId: client.userId }, "client connected");
     this.#listener.connected(client);
     return client;
   }
 
-  /** Says once when `ws` is not what direct reads expect, so that every socket is read by `ws`. */
-  #checkDirectReads(): void {
-    const available = directReadsAvailable();
-    if (available === undefined) return;
-    this.#directReadsUnchecked = false;
-    if (!available) this.#logger.warn({}, "directReads: ws's internals are not as expected (another ws version?); frames are read by ws");
-  }
-
   /** The local client with this id, if any. */
-  getClient(id: ClientId): Client | undefined {
+  getClient(id: ClientId): Connection | undefined {
     return this.#clients.get(id);
   }
 
   /** Every local client. */
-  clients(): IterableIterator<Client> {
+  clients(): IterableIterator<Connection> {
     return this.#clients.values();
   }
 
   /** The local members of a room (empty when the room does not exist here). */
-  getRoomClients(room: RoomName): Client[] {
+  getRoomClients(room: RoomName): Connection[] {
     return [...this.#rooms.members(room)];
   }
 
@@ -177,8 +141,8 @@ export class Hub implements ClientHost, AdapterHost {
 
   // ---- ingest -------------------------------------------------------------------------------
 
-  /** @internal a frame arrived: rate limit, parse, route */
-  receive(client: Client, data: Buffer, isBinary: boolean): void {
+  /** A frame arrived: rate limit, parse, route. */
+  receive(client: Connection, data: Buffer, isBinary: boolean): void {
     if (client.closeReason !== undefined) return;
     const now = Date.now();
     client.touch(now);
@@ -198,13 +162,13 @@ export class Hub implements ClientHost, AdapterHost {
     dispatcher.dispatch(client, parsed.message);
   }
 
-  /** @internal a failure inside the server while serving `client`: close it with 1011, keep the rest */
-  internalError(client: Client, error: unknown): void {
+  /** A failure inside the server while serving `client`: close it with 1011, keep the rest. */
+  internalError(client: Connection, error: unknown): void {
     this.#logger.error({ clientId: client.id, err: error }, "internal error: closing the connection with 1011");
     client.close(CloseCode.InternalError, "internal error", "server_closed");
   }
 
-  #refuseRateLimited(client: Client, data: Buffer, isBinary: boolean, abuse: boolean): void {
+  #refuseRateLimited(client: Connection, data: Buffer, isBinary: boolean, abuse: boolean): void {
     if (abuse) {
       this.#logger.warn({ clientId: client.id }, "rate limit abused: closing 1008");
       client.close(CloseCode.PolicyViolation, "rate limit exceeded", "rate_limited");
@@ -217,8 +181,8 @@ export class Hub implements ClientHost, AdapterHost {
 
   // ---- rooms --------------------------------------------------------------------------------
 
-  /** @internal see {@link Client.joinRoom} */
-  joinRoom(client: Client, room: RoomName): JoinOutcome {
+  /** See {@link Connection.joinRoom}. */
+  joinRoom(client: Connection, room: RoomName): JoinOutcome {
     const invalid = invalidRoomReason(room);
     if (invalid !== undefined) return { ok: false, code: ErrorCode.InvalidRoom, reason: invalid };
     const rooms = client.roomSet();
@@ -239,8 +203,8 @@ export class Hub implements ClientHost, AdapterHost {
     return { ok: true, ready: Promise.all([subscribed, listed]).then(() => undefined) };
   }
 
-  /** @internal see {@link Client.leaveRoom} */
-  leaveRoom(client: Client, room: RoomName): boolean {
+  /** See {@link Connection.leaveRoom}. */
+  leaveRoom(client: Connection, room: RoomName): boolean {
     if (!client.rooms.has(room)) return false;
     client.roomSet().delete(room);
     if (this.#rooms.remove(room, client) === "deleted") this.#adapter.roomDeleted(room);
@@ -254,7 +218,7 @@ export class Hub implements ClientHost, AdapterHost {
    * that counts is the room's with the member in it, so a member whose join was not announced is not
    * announced leaving either.
    */
-  #announce(type: "member_joined" | "member_left", room: RoomName, client: Client): void {
+  #announce(type: "member_joined" | "member_left", room: RoomName, client: Connection): void {
     if (!this.#presenceEventsFor(room, type === "member_left" ? 1 : 0)) return;
     this.broadcastToRoom(room, type, presenceData(room, client.id, client.userId), { except: client.id });
   }
@@ -269,8 +233,8 @@ export class Hub implements ClientHost, AdapterHost {
     return limit !== 0 && this.#rooms.size(room) + leaving <= limit;
   }
 
-  /** @internal removes a client from the hub and every room; idempotent */
-  detach(client: Client, reason: DisconnectReason): void {
+  /** Removes a client from the hub and every room; idempotent. */
+  detach(client: Connection, reason: DisconnectReason): void {
     if (this.#clients.get(client.id) !== client) return;
     this.#clients.delete(client.id);
     for (const room of [...client.rooms]) this.leaveRoom(client, room);
@@ -308,7 +272,7 @@ export class Hub implements ClientHost, AdapterHost {
     return false;
   }
 
-  /** @internal delivers locally, then hands the same serialised message to the adapter */
+  /** Delivers locally, then hands the same serialised message to the adapter. */
   publish(room: RoomName | undefined, prepared: PreparedMessage, except: ClientId | undefined): number {
     const delivered = this.#deliverLocal(room, prepared, except);
     this.#adapter.publish({ room, except, type: prepared.type, json: prepared.json, droppable: prepared.droppable });
@@ -336,14 +300,14 @@ export class Hub implements ClientHost, AdapterHost {
     return delivered;
   }
 
-  /** @internal counts queued messages for metrics */
+  /** Counts queued messages for metrics. */
   countOut(type: string, count: number): void {
     this.#metrics?.messageOut?.(type, count);
   }
 
   // ---- AdapterHost: what other nodes ask of this one ----------------------------------------
 
-  /** @internal a broadcast published by another node */
+  /** A broadcast published by another node. */
   deliver(broadcast: ClusterBroadcast): void {
     // The publishing node checked the room's size on its side; this node checks its own, so that a
     // node holding a large share of a room never fans every remote join out to all of it (in a
@@ -355,7 +319,7 @@ export class Hub implements ClientHost, AdapterHost {
     this.#deliverLocal(broadcast.room, prepared, broadcast.except);
   }
 
-  /** @internal see {@link AdapterHost.announce} */
+  /** See {@link AdapterHost.announce}. */
   announce(type: "member_joined" | "member_left", room: RoomName, member: MemberInfo): void {
     const prepared = encode(type, presenceData(room, member.clientId, member.userId), undefined);
     const except = member.clientId;
@@ -363,7 +327,7 @@ export class Hub implements ClientHost, AdapterHost {
     this.#adapter.publish({ room, except, type, json: prepared.json, droppable: false });
   }
 
-  /** @internal a message another node addressed to one of our clients */
+  /** A message another node addressed to one of our clients. */
   deliverToClient(clientId: ClientId, type: string, json: string): boolean {
     const client = this.#clients.get(clientId);
     if (client === undefined) return false;
@@ -371,17 +335,17 @@ export class Hub implements ClientHost, AdapterHost {
     return this.#count(prepared, client.sendPrepared(prepared, "callback") ? 1 : 0) === 1;
   }
 
-  /** @internal */
+  /** See {@link AdapterHost.localMembers}. */
   localMembers(room: RoomName): MemberInfo[] {
     return Array.from(this.#rooms.members(room), memberOf);
   }
 
-  /** @internal */
+  /** See {@link AdapterHost.localRooms}. */
   localRooms(): Iterable<RoomName> {
     return this.#rooms.names();
   }
 
-  /** @internal */
+  /** See {@link AdapterHost.localClientCount}. */
   localClientCount(): number {
     return this.#clients.size;
   }
@@ -395,11 +359,10 @@ function presenceData(room: RoomName, clientId: ClientId, userId: string | null)
   return { room, client_id: clientId, user_id: userId };
 }
 
-function memberOf(client: Client): MemberInfo {
+function memberOf(client: Connection): MemberInfo {
   return { clientId: client.id, userId: client.userId };
 }
 
 function encode(type: string, data: unknown, options: SendOptions | undefined): PreparedMessage {
-  const message: Message = data === undefined ? { type } : { type, data };
-  return PreparedMessage.encode(message, options?.droppable ?? false);
+  return PreparedMessage.encode(envelope(type, data), options?.droppable ?? false);
 }

@@ -8,7 +8,7 @@
 import * as wsModule from "ws";
 import type { Message } from "../protocol/message.js";
 
-/** The part of `ws`'s `Sender` we use; `@types/ws` does not declare it. */
+/** The options of `ws`'s `Sender.frame`; `@types/ws` does not declare the method. */
 interface FrameOptions {
   fin: boolean;
   rsv1: boolean;
@@ -16,24 +16,35 @@ interface FrameOptions {
   mask: boolean;
   readOnly: boolean;
 }
-interface SenderStatic {
-  frame(data: Buffer, options: FrameOptions): Buffer[];
-}
+type FrameBuilder = (data: Buffer, options: FrameOptions) => Buffer[];
 
-const { Sender } = wsModule as unknown as { Sender: SenderStatic };
+/**
+ * `ws`'s `Sender.frame`, the static method its own sender and Socket.IO's pre-encoded broadcasts use
+ * to build a frame once for many sockets. It is not in `@types/ws`, so it is checked rather than
+ * assumed: without it, every message goes through `WebSocket.send`, which frames per socket.
+ */
+const senderFrame: FrameBuilder | undefined = (() => {
+  const sender = (wsModule as unknown as { Sender?: { frame?: unknown } }).Sender;
+  return typeof sender?.frame === "function" ? (sender.frame.bind(sender) as FrameBuilder) : undefined;
+})();
 
 /** A text frame sent by a server: final fragment, no compression, unmasked (RFC 6455 §5.1). */
 const TEXT_FRAME: FrameOptions = { fin: true, rsv1: false, opcode: 0x1, mask: false, readOnly: false };
 
 /**
- * One outgoing message, serialised and framed once, shareable by any number of recipients.
- *
- * @example
- * ```ts
- * const prepared = PreparedMessage.encode({ type: "tick", data: { n: 1 } });
- * for (const client of clients) client.sendPrepared(prepared);
- * ```
+ * A ping frame with no payload, as a server sends it, built once by `ws` for every heartbeat; undefined
+ * without `Sender.frame` (then pings go through `WebSocket.ping`).
  */
+export const PING_FRAME: Buffer | undefined = (() => {
+  if (senderFrame === undefined) return undefined;
+  const parts = senderFrame(Buffer.alloc(0), { fin: true, rsv1: false, opcode: 0x9, mask: false, readOnly: false });
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+})();
+
+/** Whether messages can be framed once for many sockets with this `ws`. */
+export const sharedFramesAvailable = senderFrame !== undefined;
+
+/** One outgoing message, serialised once and framed at most once, shareable by any number of recipients. */
 export class PreparedMessage {
   /** The message type, kept for metrics and logs. */
   readonly type: string;
@@ -65,11 +76,12 @@ export class PreparedMessage {
 
   /**
    * The complete WebSocket frame (header and payload in one buffer), built by `ws` on first use and
-   * then shared: writing it to a socket copies nothing.
+   * then shared: writing it to a socket copies nothing. Undefined when this `ws` has no
+   * `Sender.frame`: then the message goes out through `WebSocket.send`.
    */
-  get frame(): Buffer {
-    if (this.#frame === undefined) {
-      const parts = Sender.frame(Buffer.from(this.json), TEXT_FRAME);
+  get frame(): Buffer | undefined {
+    if (this.#frame === undefined && senderFrame !== undefined) {
+      const parts = senderFrame(Buffer.from(this.json), TEXT_FRAME);
       this.#frame = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     }
     return this.#frame;

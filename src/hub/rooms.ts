@@ -4,9 +4,10 @@
  *
  * @module
  */
-import type { Client, RoomName } from "./client.js";
+import type { RoomName } from "../types.js";
+import type { Connection } from "./client.js";
 
-/** Longest room name accepted (SPEC issue 3: at most 128 characters). */
+/** Longest room name accepted. */
 export const MAX_ROOM_NAME_LENGTH = 128;
 
 // C0 and C1 control characters, DEL included: invisible in logs and UIs, so never part of a name.
@@ -24,13 +25,13 @@ export function invalidRoomReason(room: unknown): string | undefined {
 
 /** Rooms and their local members. The hub is its only owner. */
 export class RoomRegistry {
-  readonly #rooms = new Map<RoomName, Set<Client>>();
+  readonly #rooms = new Map<RoomName, Set<Connection>>();
 
   /**
    * Adds a member.
    * @returns "created" when the room is new, "added" when it existed, "already" when the client was a member
    */
-  add(room: RoomName, client: Client): "created" | "added" | "already" {
+  add(room: RoomName, client: Connection): "created" | "added" | "already" {
     let members = this.#rooms.get(room);
     if (members === undefined) {
       members = new Set();
@@ -47,7 +48,7 @@ export class RoomRegistry {
    * Removes a member.
    * @returns "deleted" when the room became empty and was removed, "removed", or "absent"
    */
-  remove(room: RoomName, client: Client): "deleted" | "removed" | "absent" {
+  remove(room: RoomName, client: Connection): "deleted" | "removed" | "absent" {
     const members = this.#rooms.get(room);
     if (members === undefined || !members.delete(client)) return "absent";
     if (members.size === 0) {
@@ -58,7 +59,7 @@ export class RoomRegistry {
   }
 
   /** The members of a room; an empty set when the room does not exist. */
-  members(room: RoomName): ReadonlySet<Client> {
+  members(room: RoomName): ReadonlySet<Connection> {
     return this.#rooms.get(room) ?? NO_MEMBERS;
   }
 
@@ -78,4 +79,4 @@ export class RoomRegistry {
   }
 }
 
-const NO_MEMBERS: ReadonlySet<Client> = new Set();
+const NO_MEMBERS: ReadonlySet<Connection> = new Set();

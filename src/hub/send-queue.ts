@@ -1,29 +1,23 @@
 /**
  * The write-coalescing half of the send path. Frames bound for one socket are gathered in that
- * socket's {@link SendQueue} and written together with a single `write`: broadcast copies at the end
- * of the event-loop turn, messages the server sends to one client right after the callback that
- * produced them. A member of a busy room costs one syscall per turn instead of one per message. A
- * handler's reply is written at once when nothing waits before it: a request gets one reply, and
- * scheduling a flush for it cost 8 % of the server's CPU per echo.
+ * socket's {@link SendQueue} and written together with a single `socket.write`: broadcast copies at
+ * the end of the event-loop turn, messages the server sends to one client right after the callback
+ * that produced them. A member of a busy room costs one system call per turn instead of one per
+ * message. A handler's reply is written at once when nothing waits before it: a request gets one
+ * reply, and scheduling a flush for it would only add work to every round trip.
  *
  * Coalescing pays only when a second broadcast follows in the same turn; for a lone broadcast it only
- * delays the first write until every member has been queued (0.3 µs a member: 3 ms in a room of
- * 10,000). So the scheduler predicts: after a turn that carried at most one broadcast, the next
- * turn's first broadcast is written to each member at once, and only what follows it in that turn
- * is queued; after a turn of two or more, everything is queued again.
+ * delays the first write until every member has been queued. So the scheduler predicts: after a turn
+ * that carried at most one broadcast, the next turn's first broadcast is written to each member at
+ * once, and only what follows it in that turn is queued; after a turn of two or more, everything is
+ * queued again.
+ *
+ * Everything goes through node's public stream API (`write`, `cork`/`uncork`, `writableLength`).
  *
  * @module
  */
 import type { Writable } from "node:stream";
-import {
-  directTarget,
-  isWritable,
-  writeDirect,
-  type AsyncWriteOwner,
-  type DirectTarget,
-  type StreamHandle,
-  type WritableStateView,
-} from "./direct-write.js";
+import { WebSocketState } from "./ready-state.js";
 
 /** Anything that can be flushed. */
 interface Flushable {
@@ -119,12 +113,9 @@ const NOT_SCHEDULED = 0;
 const END_OF_TURN = 1;
 const AFTER_CALLBACK = 2;
 
-/** `WebSocket.OPEN`: the one state in which data frames may be sent. */
-const OPEN = 1;
-
 /** The part of a `ws` WebSocket a queue reads: whether it is still open. */
-export interface WebSocketState {
-  /** 0 connecting, 1 open, 2 closing, 3 closed (the WebSocket API's values). */
+export interface ReadyStateView {
+  /** One of {@link WebSocketState}. */
   readonly readyState: number;
 }
 
@@ -134,20 +125,8 @@ const CONCAT_LIMIT = 64 * 1024;
 /**
  * The frames waiting for one socket, and how many bytes the client has not yet received.
  */
-export class SendQueue implements AsyncWriteOwner {
+export class SendQueue {
   readonly #socket: Writable;
-  /**
-   * The socket's node `Writable` state when frames go straight to its libuv handle (see
-   * direct-write.ts); undefined when they go through `socket.write`. It also answers
-   * `writableLength` and `writable` without touching the socket object. Kept here, like the handle,
-   * rather than in the {@link DirectTarget} they come in: one object fewer to reach per member in a
-   * broadcast loop.
-   */
-  readonly #state: WritableStateView | undefined;
-  /** The socket's libuv handle, when {@link SendQueue.#state} is set. */
-  readonly #handle: StreamHandle | undefined;
-  /** Bytes of direct writes that libuv holds because the kernel did not take them at once. */
-  #queuedInLibuv = 0;
   readonly #scheduler: FlushScheduler;
   /**
    * The first frame queued since the last flush. Most flushes carry one frame (one broadcast in a
@@ -160,52 +139,25 @@ export class SendQueue implements AsyncWriteOwner {
   #bytes = 0;
   #scheduled: typeof NOT_SCHEDULED | typeof END_OF_TURN | typeof AFTER_CALLBACK = NOT_SCHEDULED;
   /** The WebSocket these frames belong to, when there is one: see the constructor. */
-  readonly #webSocket: WebSocketState | undefined;
+  readonly #webSocket: ReadyStateView | undefined;
 
   /**
    * @param socket - the upgraded TCP socket (the same one `ws` reads from)
    * @param scheduler - the hub-wide scheduler that flushes at the end of the turn
-   * @param directWrites - write to the socket's libuv handle where it can (see direct-write.ts)
    * @param webSocket - the WebSocket whose frames these are: once it has left OPEN, a flush writes
    *   nothing, because its close frame may already be out and no frame may follow one (RFC 6455
    *   §5.5.1). `ws` answers a peer's close frame at once, in the same turn as the broadcasts queued
    *   before it. Undefined for a bare socket.
    */
-  constructor(socket: Writable, scheduler: FlushScheduler, directWrites: boolean, webSocket?: WebSocketState) {
+  constructor(socket: Writable, scheduler: FlushScheduler, webSocket?: ReadyStateView) {
     this.#socket = socket;
-    this.#webSocket = webSocket;
     this.#scheduler = scheduler;
-    const direct = directWrites ? directTarget(socket) : undefined;
-    this.#state = direct?.state;
-    this.#handle = direct?.handle;
+    this.#webSocket = webSocket;
   }
 
   /** Bytes queued here plus bytes the socket has accepted but the kernel has not yet taken. */
   get unsentBytes(): number {
-    const state = this.#state;
-    return this.#bytes + (state === undefined ? this.#socket.writableLength : state.length) + this.#queuedInLibuv;
-  }
-
-  /** @internal see {@link AsyncWriteOwner} */
-  asyncWriteStarted(bytes: number): void {
-    this.#queuedInLibuv += bytes;
-  }
-
-  /** @internal see {@link AsyncWriteOwner} */
-  asyncWriteDone(bytes: number): void {
-    this.#queuedInLibuv -= bytes;
-  }
-
-  /** Writes one buffer: to the libuv handle when it can, else through node's stream. */
-  #write(data: Buffer): void {
-    const state = this.#state;
-    if (state === undefined || !writeDirect(state, this.#handle!, this.#socket, data, this)) this.#socket.write(data);
-  }
-
-  /** `socket.writable`, from the state already at hand when writing directly. */
-  #writable(): boolean {
-    const state = this.#state;
-    return state === undefined ? this.#socket.writable : isWritable(state);
+    return this.#bytes + this.#socket.writableLength;
   }
 
   /**
@@ -215,7 +167,7 @@ export class SendQueue implements AsyncWriteOwner {
   push(frame: Buffer, timing: SendTiming): void {
     if (this.#first === undefined) {
       if (timing === "now") {
-        if (this.#writable()) this.#write(frame);
+        if (this.#socket.writable) this.#socket.write(frame);
         return;
       }
       this.#first = frame;
@@ -244,11 +196,11 @@ export class SendQueue implements AsyncWriteOwner {
     this.#frames = undefined;
     this.#bytes = 0;
     const socket = this.#socket;
-    if (!this.#writable() || (this.#webSocket !== undefined && this.#webSocket.readyState !== OPEN)) return;
+    if (!socket.writable || (this.#webSocket !== undefined && this.#webSocket.readyState !== WebSocketState.Open)) return;
     if (frames === undefined) {
-      this.#write(first);
+      socket.write(first);
     } else if (bytes <= CONCAT_LIMIT) {
-      this.#write(Buffer.concat(frames, bytes));
+      socket.write(Buffer.concat(frames, bytes));
     } else {
       socket.cork();
       for (const frame of frames) socket.write(frame);

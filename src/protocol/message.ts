@@ -83,9 +83,18 @@ export function parseMessage(text: string): ParseResult {
   return { ok: true, message };
 }
 
-/** The SPEC §2 error envelope: `{"type":"error","data":{"message","code"}}`, with the request's `id`. */
+/**
+ * The envelope of an outgoing message: `{ type }`, `{ type, data }`, and `id` when it answers a
+ * request. Absent fields are left out rather than set to undefined, so every message the server
+ * sends has one of a few shapes.
+ */
+export function envelope(type: string, data: unknown, id?: string): Message {
+  const message: Message = data === undefined ? { type } : { type, data };
+  if (id !== undefined) message.id = id;
+  return message;
+}
+
+/** The error envelope: `{"type":"error","data":{"message","code"}}`, with the request's `id`. */
 export function errorMessage(code: string, message: string, id: string | undefined): Message {
-  const envelope: Message = { type: "error", data: { message, code } };
-  if (id !== undefined) envelope.id = id;
-  return envelope;
+  return envelope("error", { message, code }, id);
 }

@@ -4,19 +4,54 @@
  *
  * @module
  */
+import type { MemberInfo, NodeInfo } from "../adapter/adapter.js";
 import { ConduitError, ErrorCode } from "../errors.js";
-import type { Client } from "../hub/client.js";
+import type { Connection } from "../hub/client.js";
 import type { MessageDispatcher } from "../hub/hub.js";
 import type { Instrumentation } from "../instrumentation.js";
 import type { Logger } from "../logger.js";
-import type { ConduitServer } from "../server.js";
-import { errorMessage, type Message } from "./message.js";
+import type { ServerOptions } from "../options.js";
+import type { BroadcastOptions, Client, ClientId, RoomName } from "../types.js";
+import { envelope, errorMessage, type Message } from "./message.js";
 import { describeIssues, type StandardSchemaV1 } from "./schema.js";
+
+/**
+ * What a handler reaches through `ctx.server`: delivery and the views of clients and rooms.
+ * `ConduitServer` implements it.
+ */
+export interface HandlerServer {
+  /** The resolved options (defaults applied). */
+  readonly options: Readonly<ServerOptions>;
+  /** This node's id in the cluster (random per process start). */
+  readonly nodeId: string;
+  /** How many clients this node holds. */
+  readonly clientCount: number;
+  /** Sends `{ type, data }` to every client of the cluster; returns the local recipient count. */
+  broadcast(type: string, data?: unknown, options?: BroadcastOptions): number;
+  /** Sends `{ type, data }` to every member of a room across the cluster; returns the local count. */
+  broadcastToRoom(room: RoomName, type: string, data?: unknown, options?: BroadcastOptions): number;
+  /** Sends `{ type, data }` to one client on any node; true when it is local and was queued. */
+  sendTo(clientId: ClientId, type: string, data?: unknown): boolean;
+  /** A local client by id. */
+  getClient(clientId: ClientId): Client | undefined;
+  /** Every client of this node. */
+  clients(): IterableIterator<Client>;
+  /** The local members of a room. */
+  getRoomClients(room: RoomName): Client[];
+  /** The members of a room on every node of the cluster. */
+  roomMembers(room: RoomName): Promise<MemberInfo[]>;
+  /** The member count of a room on every node of the cluster. */
+  roomSize(room: RoomName): Promise<number>;
+  /** The rooms with a member on this node. */
+  rooms(): RoomName[];
+  /** The live nodes of the cluster. */
+  nodes(): Promise<NodeInfo[]>;
+}
 
 /** What a handler receives besides the client and the message. */
 export interface HandlerContext {
   /** The server: broadcast, rooms, other clients. */
-  readonly server: ConduitServer;
+  readonly server: HandlerServer;
   /** The request's `id`, when the client sent one. */
   readonly id: string | undefined;
   /** Whether the one direct reply has been sent (by {@link HandlerContext.reply} or an error). */
@@ -61,12 +96,12 @@ interface Route {
 
 /** The reply half of a {@link HandlerContext}: remembers whether the one reply went out. */
 class RequestContext implements HandlerContext {
-  readonly server: ConduitServer;
+  readonly server: HandlerServer;
   readonly id: string | undefined;
-  readonly #client: Client;
+  readonly #client: Connection;
   #replied = false;
 
-  constructor(server: ConduitServer, client: Client, id: string | undefined) {
+  constructor(server: HandlerServer, client: Connection, id: string | undefined) {
     this.server = server;
     this.#client = client;
     this.id = id;
@@ -78,8 +113,7 @@ class RequestContext implements HandlerContext {
 
   reply(type: string, data?: unknown): void {
     if (this.#replied) return;
-    const message: Message = data === undefined ? { type } : { type, data };
-    if (this.id !== undefined) message.id = this.id;
+    const message = envelope(type, data, this.id);
     // Serialising may throw (a cycle, a BigInt, data nested too deep for JSON.stringify). Mark the
     // reply as sent only once it was, so the router's error reply can still take its place.
     this.#client.sendReply(message);
@@ -105,7 +139,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 /** Routes messages by `type` to registered handlers. Owned by the server. */
 export class Router implements MessageDispatcher {
   readonly #routes = new Map<string, Route>();
-  readonly #server: ConduitServer;
+  readonly #server: HandlerServer;
   readonly #logger: Logger;
   readonly #metrics: Instrumentation | undefined;
   readonly #timeout: number;
@@ -115,7 +149,7 @@ export class Router implements MessageDispatcher {
    * @param server - passed to handlers as `ctx.server`
    * @param handlerTimeout - ms before an unsettled handler gets a `handler_timeout` reply
    */
-  constructor(server: ConduitServer, handlerTimeout: number, logger: Logger, metrics: Instrumentation | undefined) {
+  constructor(server: HandlerServer, handlerTimeout: number, logger: Logger, metrics: Instrumentation | undefined) {
     this.#server = server;
     this.#timeout = handlerTimeout;
     this.#logger = logger;
@@ -148,8 +182,8 @@ export class Router implements MessageDispatcher {
     this.#binaryHandler = handler;
   }
 
-  /** @internal the hub calls this for every parsed message */
-  dispatch(client: Client, message: Message): void {
+  /** The hub calls this for every parsed message. */
+  dispatch(client: Connection, message: Message): void {
     const route = this.#routes.get(message.type);
     this.#metrics?.messageIn?.(route === undefined ? "unknown" : message.type);
     if (route === undefined) {
@@ -181,7 +215,7 @@ export class Router implements MessageDispatcher {
 
   #afterValidation(
     ctx: RequestContext,
-    client: Client,
+    client: Connection,
     message: Message,
     route: Route,
     result: StandardSchemaV1.Result<unknown>,
@@ -194,8 +228,8 @@ export class Router implements MessageDispatcher {
     this.#run(ctx, message.type, route.handler, client, parsed);
   }
 
-  /** @internal the hub calls this for every binary frame */
-  dispatchBinary(client: Client, data: Buffer): void {
+  /** The hub calls this for every binary frame. */
+  dispatchBinary(client: Connection, data: Buffer): void {
     this.#metrics?.messageIn?.("binary");
     const handler = this.#binaryHandler;
     const ctx = new RequestContext(this.#server, client, undefined);
@@ -214,7 +248,7 @@ export class Router implements MessageDispatcher {
     ctx: RequestContext,
     type: string,
     handler: (ctx: HandlerContext, client: Client, payload: T) => void | Promise<void>,
-    client: Client,
+    client: Connection,
     payload: T,
   ): void {
     let result: unknown;

@@ -11,7 +11,6 @@ import type { Hub } from "../hub/hub.js";
 import type { Logger } from "../logger.js";
 import type { ServerOptions } from "../options.js";
 import { defaultTokenExtractor, originAllowed, pathOf } from "./credentials.js";
-import { FastHandshake } from "./fast-handshake.js";
 import { HandshakeGuard } from "./handshake-guard.js";
 import { refuseHandshake } from "./refuse.js";
 
@@ -39,9 +38,6 @@ export type AuthResult =
  * ```
  */
 export type AuthHandler = (ctx: AuthContext, token: string) => AuthResult | Promise<AuthResult>;
-
-/** A node `'upgrade'` listener. */
-export type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /** Who a connection belongs to, as the auth handler said. */
 interface Identity {
@@ -72,7 +68,6 @@ export class Upgrader {
   readonly #admission: AdmissionState;
   readonly #allowedOrigins: readonly string[] | undefined;
   readonly #guard: HandshakeGuard;
-  readonly #fast: FastHandshake;
   #pending = 0;
   constructor(wss: WebSocketServer, hub: Hub, options: ServerOptions, logger: Logger, admission: AdmissionState) {
     this.#wss = wss;
@@ -82,7 +77,6 @@ export class Upgrader {
     this.#admission = admission;
     this.#allowedOrigins = options.allowedOrigins?.map(normaliseOrigin);
     this.#guard = new HandshakeGuard(options.handshakeTimeout);
-    this.#fast = new FastHandshake(wss);
   }
 
   /** Whether a request is for the WebSocket endpoint. */
@@ -166,11 +160,6 @@ export class Upgrader {
   }
 
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity): void {
-    const ws = this.#fast.accept(request, socket, head);
-    if (ws !== undefined) {
-      if (ws !== null) this.#hub.accept(ws, socket, identity);
-      return;
-    }
     this.#wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
       this.#hub.accept(ws, socket, identity);
     });

@@ -11,7 +11,7 @@
  * @module
  */
 import { Redis, type RedisOptions } from "ioredis";
-import type { ClientId, RoomName } from "../../hub/client.js";
+import type { ClientId, RoomName } from "../../types.js";
 import { silentLogger, type Logger } from "../../logger.js";
 import type { Adapter, AdapterHost, ClusterBroadcast, MemberInfo, NodeInfo } from "../adapter.js";
 import { decodeBroadcast, decodeDirect, encodeBroadcast, encodeDirect } from "./codec.js";
