@@ -1,8 +1,8 @@
 /**
  * Every error code a client can receive and every close code the server uses, in one place.
  *
- * Error codes travel in `{"type":"error","data":{"code","message"}}` replies (SPEC §2); close codes
- * end a connection (SPEC §5). Both are part of the wire contract: renaming one is a breaking change.
+ * Error codes travel in `{"type":"error","data":{"code","message"}}` replies (docs/PROTOCOL.md); close codes
+ * end a connection (docs/PROTOCOL.md). Both are part of the wire contract: renaming one is a breaking change.
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The standalone server's configuration: command-line flags and environment variables (SPEC §6),
+ * The standalone server's configuration: command-line flags and environment variables (docs/CLI.md),
  * parsed and validated once. A flag wins over its environment variable; an empty variable counts as
  * unset (so `PORT=` in a compose file falls back to the default). Every refusal is a
  * {@link ConfigError} naming the flag or variable and how to fix it; `main` turns it into exit code 2.
@@ -295,7 +295,7 @@ function logLevel(raw: RawValue | undefined): LogLevel {
 }
 
 /**
- * Maps the configuration onto the library's options (SPEC §6 ↔ `ServerOptions`). The logger,
+ * Maps the configuration onto the library's options (docs/CLI.md ↔ `ServerOptions`). The logger,
  * instrumentation and adapter are added by the caller.
  */
 export function toServerOptions(config: CliConfig): Partial<ServerOptions> {

@@ -1,5 +1,5 @@
 /**
- * The plain-HTTP routes beside the WebSocket endpoint (SPEC §6):
+ * The plain-HTTP routes beside the WebSocket endpoint (docs/CLI.md):
  *
  * | route | answer |
  * | --- | --- |
@@ -32,7 +32,7 @@ export interface ClientConfig {
   path: string;
   /** True when the handshake needs a token (`--jwt-secret` is set). */
   auth: boolean;
-  /** The wire protocol's version (SPEC §2). */
+  /** The wire protocol's version (docs/PROTOCOL.md). */
   protocol: 1;
 }
 

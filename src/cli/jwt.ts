@@ -1,6 +1,6 @@
 /**
  * `--jwt-secret`: an auth handler that accepts HS256 JSON Web Tokens signed with the secret and takes
- * the user id from `sub` (SPEC §6). Expired, not yet valid, badly signed, malformed or `sub`-less
+ * the user id from `sub` (docs/CLI.md). Expired, not yet valid, badly signed, malformed or `sub`-less
  * tokens are refused, which the upgrader answers with HTTP 401.
  *
  * @module

@@ -1,6 +1,6 @@
 /**
  * Process lifecycle shared by the single process, the cluster primary and its workers: the ready
- * line and the signal handling of a graceful shutdown (SPEC §5, §6).
+ * line and the signal handling of a graceful shutdown (docs/CLI.md).
  *
  * @module
  */

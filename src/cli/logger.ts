@@ -1,6 +1,6 @@
 /**
  * The standalone server's log: pino JSON lines on stderr (stdout carries only the ready line, so a
- * script can read the URL without filtering logs). Tokens must never reach a log line (SPEC §3): the
+ * script can read the URL without filtering logs). Tokens must never reach a log line (docs/PROTOCOL.md): the
  * library never passes them, and this logger redacts every field that could carry one anyway —
  * `token`, `authorization`, cookies, secrets, query strings — as defence in depth.
  *

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `conduit-ws`: the standalone server (SPEC §6). Parses flags and environment, then serves in this
+ * `conduit-ws`: the standalone server (docs/CLI.md). Parses flags and environment, then serves in this
  * process, or (with `--workers N`) as the primary of N worker processes sharing the port.
  *
  * Output contract:

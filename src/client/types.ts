@@ -8,7 +8,7 @@
  * @module
  */
 
-/** A message as it travels: `{ type, data?, id? }`, one JSON object per text frame (SPEC §2). */
+/** A message as it travels: `{ type, data?, id? }`, one JSON object per text frame (docs/PROTOCOL.md). */
 export interface ClientMessage<T = unknown> {
   /** What the message is; handlers are chosen by it. */
   type: string;

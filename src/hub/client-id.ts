@@ -4,10 +4,9 @@
  *
  * Why not `crypto.randomUUID()`: node builds its result by concatenating 20 pieces, and a
  * concatenated string must be flattened (copied) before it can be hashed; the hub hashes every id
- * as the key of its client map. Measured on the connection path of a fresh server (15,000
- * connections, this server against itself, both on one CPU at once), `randomUUID()` cost 3 % of the
- * server's CPU per connection. Here the bytes come from the same CSPRNG (`randomFillSync`, 256 ids'
- * worth at a time) and the text is written into one buffer and read out as one flat string.
+ * as the key of its client map, once per connection. Here the bytes come from the same CSPRNG
+ * (`randomFillSync`, 256 ids' worth at a time) and the text is written into one buffer and read out
+ * as one flat string.
  *
  * @module
  */

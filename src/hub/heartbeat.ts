@@ -1,18 +1,17 @@
 /**
- * Liveness (SPEC §4): one sweep timer for every client, instead of a timer per client.
+ * Liveness (docs/PROTOCOL.md): one sweep timer for every client, instead of a timer per client.
  *
  * The sweep is spread over the interval: every tick visits the next slice of the clients, so each is
  * pinged once per `heartbeatInterval`, but never all in one go. Pinging every client at once costs a
- * write per client in one event-loop turn (10,000 writes: about 180 ms at the 18 µs per write the
- * benchmark measured on its AMD host), and every broadcast or reply that falls into that turn waits
- * for it; in slices of a thirtieth the longest stall is a thirtieth. uWebSockets and Centrifugo
+ * write per client in one event-loop turn, and every broadcast or reply that falls into that turn
+ * waits for it; in slices of a thirtieth the longest stall is a thirtieth. uWebSockets and Centrifugo
  * spread their pings in the same spirit (timer wheels, per-client timers).
  *
  * A client is not pinged before it is `firstPingAfter` ms old (half the slack between timeout and
  * interval, at most an interval: 15 s at the defaults). Its handshake has just shown it alive, and
  * the first ping would only ask what the handshake answered; the silence it is judged by still runs
  * from the handshake, so a peer that dies at once is found as soon as before. This keeps the sweep out
- * of connection bursts (a reconnect storm after a deploy, the benchmark's 15,000 connections): with
+ * of connection bursts (a reconnect storm after a deploy): with
  * ping-on-first-visit, a thirtieth of a burst's clients got a ping, and sent a pong, every second of
  * the burst. Half the slack leaves the other half for the first pong: a client is first pinged at the
  * first visit past that age, within `firstPingAfter + interval` of its handshake, which is at most
@@ -23,8 +22,8 @@
  * Each tick iterates the hub's map afresh and skips the clients up to that number (the map iterates in
  * acceptance order). An earlier version kept the map's iterator between ticks; V8 keeps every table
  * the map outgrows or shrinks out of alive for as long as an iterator points into it, with the
- * removed clients in it, so under churn a second's worth of closed clients stayed on the heap (the
- * churn test saw 1.4 to 6 MiB after GC). Skipping costs a few nanoseconds per client passed over.
+ * removed clients in it, so under churn a second's worth of closed clients stayed on the heap.
+ * Skipping costs a few nanoseconds per client passed over.
  *
  * @module
  */

@@ -310,9 +310,8 @@ export class Hub implements ClientHost, AdapterHost {
   /** A broadcast published by another node. */
   deliver(broadcast: ClusterBroadcast): void {
     // The publishing node checked the room's size on its side; this node checks its own, so that a
-    // node holding a large share of a room never fans every remote join out to all of it (in a
-    // 27,000-member room that was one delivery per local member for each of another node's first
-    // presenceEventsMaxMembers joins).
+    // node holding a large share of a room never fans every remote join out to all of it (one
+    // delivery per local member for each of another node's first presenceEventsMaxMembers joins).
     const room = broadcast.room;
     if (room !== undefined && PRESENCE_EVENTS.has(broadcast.type) && !this.#presenceEventsFor(room, 0)) return;
     const prepared = PreparedMessage.fromJson(broadcast.type, broadcast.json, broadcast.droppable);
@@ -354,7 +353,7 @@ export class Hub implements ClientHost, AdapterHost {
 /** The events {@link Hub} pushes about a room's members (reserved: clients cannot broadcast them). */
 const PRESENCE_EVENTS: ReadonlySet<string> = new Set(["member_joined", "member_left"]);
 
-/** The `data` of `member_joined` and `member_left` (SPEC §2). */
+/** The `data` of `member_joined` and `member_left` (docs/PROTOCOL.md). */
 function presenceData(room: RoomName, clientId: ClientId, userId: string | null): { room: RoomName; client_id: ClientId; user_id: string | null } {
   return { room, client_id: clientId, user_id: userId };
 }

@@ -1,5 +1,5 @@
 /**
- * The per-connection token bucket (SPEC §5): every frame a client sends takes a token; an empty
+ * The per-connection token bucket (docs/PROTOCOL.md): every frame a client sends takes a token; an empty
  * bucket drops the message; too many drops within a window is sustained abuse.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * The built-in message types of SPEC §2: ping, echo, join_room, leave_room, broadcast, status and
+ * The built-in message types of the protocol (docs/PROTOCOL.md): ping, echo, join_room, leave_room, broadcast, status and
  * presence. Each is an ordinary handler registered at start-up, so `registerHandler` can replace it.
  *
  * They check their `data` by hand instead of through a schema: these run for every client, and a
@@ -95,7 +95,7 @@ const presence: Handler = async (ctx, client, message) => {
   });
 };
 
-/** The built-in handlers by message type, in the order SPEC §2 lists them. */
+/** The built-in handlers by message type, in the order docs/PROTOCOL.md lists them. */
 export const builtinHandlers: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ["ping", ping],
   ["join_room", joinRoom],

@@ -1,5 +1,5 @@
 /**
- * The wire envelope of protocol version 1 (SPEC §2) and the parser every incoming frame goes through.
+ * The wire envelope of protocol version 1 (docs/PROTOCOL.md) and the parser every incoming frame goes through.
  *
  * @module
  */
@@ -15,7 +15,7 @@ export interface Message<T = unknown> {
   id?: string;
 }
 
-/** Message types the server itself uses: a broadcast may not use them (SPEC §2). */
+/** Message types the server itself uses: a broadcast may not use them (docs/PROTOCOL.md). */
 export const RESERVED_TYPES: ReadonlySet<string> = new Set([
   "error",
   "ack",

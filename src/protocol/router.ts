@@ -1,6 +1,6 @@
 /**
  * The router: finds the handler for a message's `type`, validates its `data`, runs it, and makes sure
- * a message with an `id` gets exactly one reply (SPEC §2): the handler's, an error, or an `ack`.
+ * a message with an `id` gets exactly one reply (docs/PROTOCOL.md): the handler's, an error, or an `ack`.
  *
  * @module
  */

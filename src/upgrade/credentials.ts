@@ -1,5 +1,5 @@
 /**
- * Reading the token and checking the origin of an upgrade request (SPEC §3).
+ * Reading the token and checking the origin of an upgrade request (docs/PROTOCOL.md).
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * Slowloris protection: a socket that has not sent a complete request (an upgrade or plain HTTP)
- * within `handshakeTimeout` is closed (SPEC §3).
+ * within `handshakeTimeout` is closed (docs/PROTOCOL.md).
  *
  * One sweep timer serves every socket: a connection costs one map entry until its first request,
  * instead of a timer and a close listener for the socket's whole life.

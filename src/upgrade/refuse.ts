@@ -1,5 +1,5 @@
 /**
- * Refusing a handshake with a plain HTTP reply, before any upgrade (SPEC §3).
+ * Refusing a handshake with a plain HTTP reply, before any upgrade (docs/PROTOCOL.md).
  *
  * @module
  */

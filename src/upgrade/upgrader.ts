@@ -1,6 +1,6 @@
 /**
  * The handshake: admission (connection limit, shutdown), origin, token and auth, then the upgrade by
- * `ws`. Every refusal is a plain HTTP reply sent before the upgrade (SPEC §3).
+ * `ws`. Every refusal is a plain HTTP reply sent before the upgrade (docs/PROTOCOL.md).
  *
  * @module
  */
