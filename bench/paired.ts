@@ -27,9 +27,9 @@
  * Memory it does not measure; the scenarios of `npm run bench` do.
  *
  * `fanout … --floor` measures bench/servers/floor.ts in conduit-ws's place: a server whose broadcast
- * loop only hands the shared frame to each member's libuv handle. Its ratio to the hub is the lowest
- * a node server that writes once per member can reach on the machine; conduit-ws's ratio next to it
- * says how much of conduit-ws's cost per delivery is its own.
+ * loop only hands the shared frame to each member's `socket.write`. Its ratio to the hub is the
+ * lowest a node server that makes one public `socket.write` per member can reach on the machine;
+ * conduit-ws's ratio next to it says how much of conduit-ws's cost per delivery is its own.
  *
  * @module
  */
@@ -58,7 +58,7 @@ const ECHO = { ratePerClient: 10, warmupMs: 1000, durationMs: 10_000, graceMs: 1
 const fanoutLoad = (members: number) => ({ warmup: 10, broadcasts: 100, intervalMs: Math.max(50, Math.round(members / 20)), graceMs: 1000 });
 
 const args = process.argv.slice(2);
-/** `--floor`: measure bench/servers/floor.ts (one write per member and nothing else) in conduit-ws's place. */
+/** `--floor`: measure bench/servers/floor.ts (one `socket.write` per member and nothing else) in conduit-ws's place. */
 const floor = args.includes("--floor");
 if (floor) args.splice(args.indexOf("--floor"), 1);
 const subject = floor ? "floor" : "conduit-ws";
@@ -66,7 +66,10 @@ const mode: Mode = MODES.includes(args[0] as Mode) ? (args.shift() as Mode) : "c
 const rounds = Number(args[0] ?? 6);
 const count = Number(args[1] ?? (mode === "connect" ? 15_000 : 1000));
 if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(count) || count < 1 || (floor && mode !== "fanout")) {
-  process.stderr.write("usage: npm run bench:paired -- [connect|echo|fanout] [rounds] [count] [--floor (fanout only)]\n");
+  process.stderr.write(
+    "usage: npm run bench:paired -- [connect|echo|fanout] [rounds] [count] [--floor]\n" +
+      "  --floor  fanout only: in conduit-ws's place, a server that makes one socket.write per member and nothing else\n",
+  );
   process.exit(2);
 }
 const unit = { connect: "connection", echo: "echo", fanout: "delivery" }[mode];

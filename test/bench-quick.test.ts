@@ -434,7 +434,7 @@ describe("npm run bench:paired", () => {
     assert.ok([...conduit, ...hub].every((us) => us > 0.1 && us < 10_000), `${conduit} / ${hub}`);
   });
 
-  it("fanout --floor: the one-write-per-member server in conduit-ws's place delivers the same load", async () => {
+  it("fanout --floor: the server making one socket.write per member delivers the same load in conduit-ws's place", async () => {
     const { conduit: floor, hub } = await paired(["fanout", "1", "200", "--floor"], "delivery", 1, "last-member", "floor");
     assert.ok([...floor, ...hub].every((us) => us > 0.1 && us < 10_000), `${floor} / ${hub}`);
   });
@@ -442,7 +442,7 @@ describe("npm run bench:paired", () => {
   it("--floor is refused outside fanout, with the usage", async () => {
     const { code, stderr } = await runBench(["echo", "1", "100", "--floor"], undefined, "bench/paired.ts");
     assert.equal(code, 2);
-    assert.match(stderr, /usage: npm run bench:paired .*--floor \(fanout only\)/);
+    assert.match(stderr, /usage: npm run bench:paired .*\[--floor\]\n  --floor  fanout only: /);
   });
 
   it("echo: CPU per echo and round-trip p99 over the echo scenario's load, side by side", async () => {
