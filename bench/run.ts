@@ -1,12 +1,15 @@
 /**
  * `npm run bench`: runs the same work against conduit-ws, a plain `ws` hub and Socket.IO, in one run
- * on one machine, and appends the comparison to docs/BENCHMARKS.md. Servers run pinned to one CPU and
- * the load generators (separate processes) to another, and every scenario reports both sides' CPU so
- * that a reader sees which one was the bottleneck. See docs/BENCHMARKS.md for the method.
+ * on one machine, and writes the comparison (Markdown) and every figure (JSON) into a git-ignored
+ * folder, bench/results unless `--out DIR` names another, printing the two files' paths at the end.
+ * Servers run pinned to one CPU and the load generators (separate processes) to another, and every
+ * scenario reports both sides' CPU so that a reader sees which one was the bottleneck. See
+ * docs/BENCHMARKS.md for the method.
  *
  * @module
  */
 import { execFileSync } from "node:child_process";
+import { isAbsolute, relative } from "node:path";
 import { clockTicksPerSecond, ephemeralPortCount, openFilesLimit } from "./shared/procfs.js";
 import type { ServerKind } from "./shared/messages.js";
 import { parseArgs, REDIS_SCENARIOS, REPEATABLE, type BenchOptions, type ScenarioName } from "./harness/config.js";
@@ -15,7 +18,17 @@ import { redisServerAvailable } from "./shared/redis-server.js";
 import { runScale } from "./harness/scale.js";
 import { elapsedSeconds, log } from "./harness/log.js";
 import { Child, installCleanup } from "./harness/processes.js";
-import { markdownTable, machine, targetsSection, versions, writeReport, type BenchResults, type Row, type ScenarioResult } from "./harness/report.js";
+import {
+  markdownTable,
+  machine,
+  prepareResultsDir,
+  targetsSection,
+  versions,
+  writeReport,
+  type BenchResults,
+  type Row,
+  type ScenarioResult,
+} from "./harness/report.js";
 import { foldRounds, roundOrder } from "./harness/rounds.js";
 import { targetChecks } from "./harness/targets.js";
 import { compileChildScripts } from "./harness/compile.js";
@@ -180,6 +193,13 @@ async function main(): Promise<void> {
     process.stderr.write(`\n!!! bench: redis-server is not installed: SKIPPING ${skipped.join(" and ")} (apt-get install redis-server)\n\n`);
     options.scenarios = options.scenarios.filter((name) => !REDIS_SCENARIOS.includes(name));
   }
+  // Before any measurement: a bad --out must not cost a whole run.
+  try {
+    prepareResultsDir(options.out);
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
   installCleanup();
   compileChildScripts();
   // The harness is mostly idle, but it must not take turns on the server's CPU.
@@ -261,9 +281,18 @@ async function main(): Promise<void> {
   await Promise.all(loads.map((load) => load.kill()));
 
   results.targets = targetChecks(results);
-  writeReport(results, options);
-  log(`done in ${elapsedSeconds().toFixed(0)} s; appended to ${options.out}${options.json ? `, JSON in ${options.json}` : ""}`);
-  process.stdout.write(`${markdownTable(results, options.servers)}\n${targetsSection(results)}`);
+  const files = writeReport(results, options);
+  log(`done in ${elapsedSeconds().toFixed(0)} s`);
+  process.stdout.write(
+    `${markdownTable(results, options.servers)}\n${targetsSection(results)}\n` +
+      `report: ${shown(files.markdown)}\nJSON:   ${shown(files.json)}\n`,
+  );
+}
+
+/** `path` relative to the working directory when it lies below it (bench/results/…), else absolute. */
+function shown(path: string): string {
+  const below = relative(process.cwd(), path);
+  return below.startsWith("..") || isAbsolute(below) ? path : below;
 }
 
 await main();

@@ -1,13 +1,14 @@
 /**
  * The benchmark harness in quick mode, end to end: every scenario runs against the servers it applies
- * to in child processes (the cluster and scale ones with their own redis-server), and the report it
- * writes says so. Figures are never compared with a threshold
+ * to in child processes (the cluster and scale ones with their own redis-server), and the report and
+ * JSON it writes into its `--out` folder (a temporary one here) say so. Figures are never compared
+ * with a threshold
  * (timings on a shared machine mean nothing); what is checked is what a reader of the report relies
  * on: every delivery arrived, every count adds up, and no process outlives the run.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -15,7 +16,8 @@ import { fileURLToPath } from "node:url";
 import type { ClusterRow } from "../bench/harness/cluster.js";
 import type { ScaleRow } from "../bench/harness/scale.js";
 import type { ConnectRow, EchoRow, FanoutRow, ThroughputRow } from "../bench/harness/scenarios.js";
-import type { BenchResults, Row } from "../bench/harness/report.js";
+import { parseArgs, RESULTS_DIR } from "../bench/harness/config.js";
+import { writeReport, type BenchResults, type Row } from "../bench/harness/report.js";
 import { lastTick, readTick } from "../bench/load/tick.js";
 import { now } from "../bench/shared/clock.js";
 import { redisSkipReason } from "./helpers/redis.js";
@@ -99,6 +101,19 @@ async function survivors(pids: number[]): Promise<number[]> {
   return alive;
 }
 
+/** The report and JSON one run wrote into `dir` (which must hold nothing else), and their contents. */
+function reportIn(dir: string, mode: "quick" | "full"): { markdown: string; json: string; results: BenchResults } {
+  const files = readdirSync(dir).sort();
+  assert.equal(files.length, 2, `one report and one JSON in ${dir}: ${files.join(", ")}`);
+  const [json, markdown] = files as [string, string];
+  // <date>T<hhmm>-<mode>, UTC: the minute the run began.
+  const base = new RegExp(`^(\\d{4}-\\d{2}-\\d{2}T\\d{4})-${mode}$`).exec(json.replace(/\.json$/, ""));
+  assert.ok(base !== null && json.endsWith(".json") && markdown === `${base[0]}.md`, files.join(", "));
+  const results = JSON.parse(readFileSync(join(dir, json), "utf8")) as BenchResults;
+  assert.equal(base[1], results.date.slice(0, 16).replace(":", ""));
+  return { markdown: readFileSync(join(dir, markdown), "utf8"), json, results };
+}
+
 function ok<T>(row: Row | undefined, where: string): T {
   assert.ok(row !== undefined, `${where}: no result`);
   assert.ok(!("error" in row), `${where} failed: ${"error" in row ? row.error : ""}`);
@@ -109,12 +124,14 @@ describe("npm run bench -- --quick", () => {
   let dir: string;
   let run: Run;
   let results: BenchResults;
+  let markdown: string;
+  let jsonName: string;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "conduit-bench-"));
-    run = await runBench(["--quick", "--out", join(dir, "BENCHMARKS.md"), "--json", join(dir, "results.json")]);
+    run = await runBench(["--quick", "--out", dir]);
     assert.equal(run.code, 0, `bench exited with ${run.code ?? run.signal}:\n${run.stderr}`);
-    results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as BenchResults;
+    ({ markdown, json: jsonName, results } = reportIn(dir, "quick"));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -162,7 +179,7 @@ describe("npm run bench -- --quick", () => {
     // By default one native client holds every member; the node load processes run in the --repeat test.
     assert.equal(results.latencyClient, "native");
     assert.equal((results.scenarios["fanout-10k"]!.results.conduit as FanoutRow).loadProcesses, 1);
-    assert.match(readFileSync(join(dir, "BENCHMARKS.md"), "utf8"), /fan-out latency and echo connections: one C process holds them all/);
+    assert.match(markdown, /fan-out latency and echo connections: one C process holds them all/);
   });
 
   it("echo: every request answered, one round-trip time per reply", () => {
@@ -228,14 +245,15 @@ describe("npm run bench -- --quick", () => {
     assert.equal(latency.loadProcesses, 2);
   });
 
-  it("appends the table and the same JSON to the Markdown file, and prints the table", () => {
-    const markdown = readFileSync(join(dir, "BENCHMARKS.md"), "utf8");
-    assert.match(markdown, /quick mode: smoke figures from tiny counts, NOT to be quoted/);
+  it("writes the report beside its JSON in the --out folder, prints the table and both paths", () => {
+    assert.match(markdown, /^# Benchmark run \S+ — quick mode: smoke figures from tiny counts, NOT to be quoted\n/);
     assert.match(markdown, /\| scenario \| measure \| conduit-ws \| ws hub \(baseline\) \| Socket\.IO \|/);
-    const json = /```json\n([\s\S]*?)\n```/.exec(markdown);
-    assert.ok(json !== null, "a JSON block");
-    assert.deepEqual(JSON.parse(json[1]!), results);
+    // The report names its JSON, and keeps no copy of it.
+    assert.ok(markdown.includes(`\`${jsonName}\`, beside this file`), markdown);
+    assert.doesNotMatch(markdown, /```json/);
     assert.match(run.stdout, /\| connect 300 clients \| time until all open \(s\) \|/);
+    const base = join(dir, jsonName.replace(/\.json$/, ""));
+    assert.ok(run.stdout.endsWith(`\nreport: ${base}.md\nJSON:   ${base}.json\n`), run.stdout.slice(-400));
     // Issue 4's six targets, each from the two servers' rows; printed too.
     assert.deepEqual(
       (results.targets ?? []).map((check) => [check.scenario, check.limit, check.roundRatios.length]),
@@ -247,6 +265,7 @@ describe("npm run bench -- --quick", () => {
     assert.ok(Math.abs(throughput.ratio - perMillion("conduit") / perMillion("ws")) <= 0.01);
     assert.equal(throughput.lost, 0);
     assert.match(run.stdout, /\| throughput: server CPU-seconds per million deliveries \| ≤ 0\.2× \| /);
+    assert.match(markdown, /\nIssue 4's targets, conduit-ws's figure over the ws hub's in this run\..*Quick mode/);
     if (!skipRedis) {
       assert.match(markdown, /\| cluster over Redis, 2 nodes: [^|]+ \| members on node A \+ B \| 20 \+ 20 \| omitted: no cluster mode \| 20 \+ 20 \|/);
       assert.match(markdown, /\| scale: 300 connections [^|]+ \| connections opened \| 300 of 300 \| omitted: measures conduit-ws's CLI \|/);
@@ -271,14 +290,14 @@ describe("npm run bench -- --quick --repeat 2", () => {
       // --no-memory-reducer reaches every server: each one's command line is read while it runs.
       const args = ["--quick", "--repeat", "2", "--scenarios", "fanout,echo", "--servers", "conduit,ws", "--latency-client", "node", "--no-memory-reducer"];
       const serverCommands = new Map<number, string>();
-      const run = await runBench([...args, "--out", join(dir, "B.md"), "--json", join(dir, "results.json")], (stderr) => {
+      const run = await runBench([...args, "--out", dir], (stderr) => {
         for (const match of stderr.matchAll(/(?:conduit|ws) server started: pid (\d+)/g)) {
           const pid = Number(match[1]);
           if (!serverCommands.has(pid)) serverCommands.set(pid, readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" "));
         }
       });
       assert.equal(run.code, 0, `bench exited with ${run.code ?? run.signal}:\n${run.stderr}`);
-      const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as BenchResults;
+      const { markdown, results } = reportIn(dir, "quick");
       // The servers take turns: round 2 starts with the server that ran last in round 1.
       const order = [...run.stderr.matchAll(/\] echo · (\w+) \(round (\d) of 2\) …/g)].map((match) => `${match[2]}:${match[1]}`);
       assert.deepEqual(order, ["1:conduit", "1:ws", "2:ws", "2:conduit"]);
@@ -306,9 +325,9 @@ describe("npm run bench -- --quick --repeat 2", () => {
       assert.equal(serverCommands.size, 2, run.stderr);
       for (const command of serverCommands.values()) assert.match(command, / --expose-gc --no-memory-reducer /);
       assert.deepEqual(results.serverNodeFlags, ["--no-memory-reducer"]);
-      assert.match(readFileSync(join(dir, "B.md"), "utf8"), /- servers started with `--no-memory-reducer` \(every server under test/);
-      assert.match(readFileSync(join(dir, "B.md"), "utf8"), /fan-out latency and echo connections: the node load processes/);
-      assert.match(readFileSync(join(dir, "B.md"), "utf8"), /\| echo: 50 clients × 10\/s for 0\.6 s; median of 2 rounds \| round trip p50/);
+      assert.match(markdown, /- servers started with `--no-memory-reducer` \(every server under test/);
+      assert.match(markdown, /fan-out latency and echo connections: the node load processes/);
+      assert.match(markdown, /\| echo: 50 clients × 10\/s for 0\.6 s; median of 2 rounds \| round trip p50/);
       // Issue 4's targets: each ratio is the two medians' quotient, each round's ratio its own rounds'.
       const targets = results.targets ?? [];
       assert.deepEqual(
@@ -327,7 +346,6 @@ describe("npm run bench -- --quick --repeat 2", () => {
         assert.equal(check.met, check.ratio <= check.limit && (check.lost ?? 0) === 0);
         if (check.scenario !== "echo") assert.equal(check.lost, 0);
       }
-      const markdown = readFileSync(join(dir, "B.md"), "utf8");
       assert.match(markdown, /Issue 4's targets, conduit-ws's figure over the ws hub's in this run\..*Quick mode/);
       assert.match(markdown, /\| fan-out to 40 members: last-member p99 \| ≤ 0\.8× \| \d+\.\d\d× \| [012] of 2 \| /);
     } finally {
@@ -342,7 +360,7 @@ describe("npm run bench interrupted", () => {
     try {
       let interrupted = false;
       // Interrupt as soon as the first server is up: load processes and a server are running.
-      const run = await runBench(["--quick", "--scenarios", "echo", "--out", join(dir, "B.md")], (stderr, child) => {
+      const run = await runBench(["--quick", "--scenarios", "echo", "--out", dir], (stderr, child) => {
         if (!interrupted && /server started: pid \d+/.test(stderr)) {
           interrupted = true;
           child.kill("SIGINT");
@@ -353,6 +371,8 @@ describe("npm run bench interrupted", () => {
       const pids = childPids(run.stderr);
       assert.ok(pids.length >= 2, run.stderr);
       assert.deepEqual(await survivors(pids), []);
+      // An interrupted run writes no report.
+      assert.deepEqual(readdirSync(dir), []);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -363,7 +383,7 @@ describe("npm run bench interrupted", () => {
     try {
       let interrupted = false;
       // Interrupt as soon as `conduit-ws --workers 2` is up: its workers are the harness's grandchildren.
-      const args = ["--quick", "--scenarios", "scale", "--servers", "conduit", "--out", join(dir, "B.md")];
+      const args = ["--quick", "--scenarios", "scale", "--servers", "conduit", "--out", dir];
       const run = await runBench(args, (stderr, child) => {
         if (!interrupted && /cli server started: pid \d+, workers \d+, \d+/.test(stderr)) {
           interrupted = true;
@@ -376,6 +396,47 @@ describe("npm run bench interrupted", () => {
       // 2 load processes, the warm-up server, redis-server, the CLI's primary and its 2 workers.
       assert.equal(pids.length, 7, run.stderr);
       assert.deepEqual(await survivors(pids), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("npm run bench: where the report goes", () => {
+  it("writes into bench/results by default, which git ignores", () => {
+    assert.equal(parseArgs(["--quick"]).out, join(ROOT, "bench", "results"));
+    assert.equal(RESULTS_DIR, join(ROOT, "bench", "results"));
+    assert.match(readFileSync(join(ROOT, ".gitignore"), "utf8"), /^bench\/results\/$/m);
+  });
+
+  it("refuses a file name for --out and the former --json, saying why", () => {
+    assert.throws(() => parseArgs(["--out", "docs/BENCHMARKS.md"]), /--out takes a folder/);
+    assert.throws(() => parseArgs(["--json", "results.json"]), /--json is gone: every run writes its JSON beside its report/);
+  });
+
+  it("never overwrites a report: a second run of the same minute gets its own names", () => {
+    const dir = mkdtempSync(join(tmpdir(), "conduit-bench-"));
+    try {
+      const results = {
+        date: "2026-12-02T04:10:32.123Z",
+        mode: "full",
+        command: "npm run bench",
+        machine: { nproc: 2, cpuModel: "test", ramGiB: 1, kernel: "linux", loadAverageAtStart: 0 },
+        versions: { node: "v20", ws: "8", socketIo: "4", socketIoClient: "4", conduit: "0.1.0" },
+        pinning: { serverCpu: 0, loadCpu: 1 },
+        latencyClient: "native",
+        scenarios: {},
+      } satisfies BenchResults;
+      const options = { ...parseArgs([]), out: dir };
+      // A stray file of the next name: skipped too.
+      writeFileSync(join(dir, "2026-12-02T0410-full-2.md"), "someone else's\n");
+      const first = writeReport(results, options);
+      const second = writeReport(results, options);
+      assert.deepEqual(first, { markdown: join(dir, "2026-12-02T0410-full.md"), json: join(dir, "2026-12-02T0410-full.json") });
+      assert.deepEqual(second, { markdown: join(dir, "2026-12-02T0410-full-3.md"), json: join(dir, "2026-12-02T0410-full-3.json") });
+      assert.equal(readFileSync(join(dir, "2026-12-02T0410-full-2.md"), "utf8"), "someone else's\n");
+      assert.deepEqual(JSON.parse(readFileSync(second.json, "utf8")), results);
+      assert.match(readFileSync(second.markdown, "utf8"), /^# Benchmark run 2026-12-02T04:10:32\.123Z — full run\n/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

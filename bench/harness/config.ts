@@ -4,6 +4,7 @@
  * @module
  */
 import { availableParallelism } from "node:os";
+import { fileURLToPath } from "node:url";
 import type { ServerKind } from "../shared/messages.js";
 
 /** One fan-out latency scenario. */
@@ -118,6 +119,11 @@ export const REPEATABLE: readonly ScenarioName[] = ["connect", "fanout", "echo",
 export const REDIS_SCENARIOS: readonly ScenarioName[] = ["cluster", "scale"];
 /** Every server, in the order they run and appear in tables. */
 export const SERVERS: readonly ServerKind[] = ["conduit", "ws", "socketio"];
+/**
+ * Where a run writes its report and JSON unless `--out` says otherwise: a git-ignored folder, since
+ * runs are not committed (docs/BENCHMARKS.md keeps the method and the figures worth quoting).
+ */
+export const RESULTS_DIR = fileURLToPath(new URL("../results", import.meta.url));
 
 /** The parsed command line. */
 export interface BenchOptions {
@@ -127,10 +133,11 @@ export interface BenchOptions {
   /** Whether `--scenarios` named them (rather than the default, all). */
   scenariosChosen: boolean;
   servers: ServerKind[];
-  /** Markdown file the results are appended to. */
+  /**
+   * The folder each run writes its report (`<date>T<hhmm>-<mode>.md`) and its results
+   * (`….json`) into, created when missing; {@link RESULTS_DIR} by default.
+   */
   out: string;
-  /** Also write the results, alone, as JSON here. */
-  json: string | undefined;
   serverCpu: number | undefined;
   loadCpu: number | undefined;
   verbose: boolean;
@@ -168,8 +175,8 @@ const USAGE = `usage: npm run bench -- [options]
   --scenarios a,b         among ${SCENARIOS.join(", ")} (default: all;
                           cluster and scale start their own redis-server, scale runs unpinned)
   --servers a,b           among ${SERVERS.join(", ")} (default: all)
-  --out FILE              append the results to FILE (default: docs/BENCHMARKS.md)
-  --json FILE             also write the results as JSON to FILE
+  --out DIR               write the report (.md) and the results (.json) into DIR
+                          (default: bench/results, git-ignored); their paths are printed at the end
   --server-cpu N          pin servers to CPU N (default 0)
   --load-cpu N            pin load generators to CPU N (default 1)
   --no-pin                do not pin processes to CPUs
@@ -210,8 +217,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     scenarios: [...SCENARIOS],
     scenariosChosen: false,
     servers: [...SERVERS],
-    out: "docs/BENCHMARKS.md",
-    json: undefined,
+    out: RESULTS_DIR,
     serverCpu: 0,
     loadCpu: 1,
     verbose: false,
@@ -238,15 +244,20 @@ export function parseArgs(argv: string[]): BenchOptions {
         options.servers = list(argv[++i], SERVERS, flag);
         break;
       case "--out":
-      case "--json":
       case "--profile": {
         const value = argv[++i];
         if (value === undefined) throw new Error(`${flag} needs a path\n${USAGE}`);
+        // A file name here is the old meaning of --out (a Markdown file to append to): refuse it
+        // rather than create a folder of that name.
+        if (flag === "--out" && /\.(md|json)$/i.test(value)) {
+          throw new Error(`--out takes a folder, the report and its JSON are written into it (got ${value})\n${USAGE}`);
+        }
         if (flag === "--out") options.out = value;
-        else if (flag === "--json") options.json = value;
         else options.profile = value;
         break;
       }
+      case "--json":
+        throw new Error(`--json is gone: every run writes its JSON beside its report, in the --out folder\n${USAGE}`);
       case "--server-cpu":
         options.serverCpu = cpu(argv[++i], flag);
         break;

@@ -1,13 +1,15 @@
 /**
- * The report: the machine and versions a run was made on, one Markdown table comparing the three
- * servers, and the full results as JSON, appended to docs/BENCHMARKS.md.
+ * The report of a run: a Markdown file with the machine and versions it was made on, one table
+ * comparing the servers and the targets table, and beside it the full results as JSON, both written
+ * into the run's `--out` folder (bench/results by default, git-ignored: runs are not committed, a
+ * figure worth quoting is copied into docs/BENCHMARKS.md by hand).
  *
  * @module
  */
 import { execFileSync } from "node:child_process";
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { ServerKind } from "../shared/messages.js";
 import { SERVERS, type BenchOptions, type LatencyClient } from "./config.js";
 import { ROOT } from "./processes.js";
@@ -216,13 +218,6 @@ export function markdownTable(results: BenchResults, servers: readonly ServerKin
   return lines.join("\n");
 }
 
-const NEW_FILE = `# Benchmarks
-
-Produced by \`npm run bench\`; see the method in the project's docs/BENCHMARKS.md.
-
-## Results
-`;
-
 /** The results as JSON, fractions rounded to three decimals (the clocks are not finer than that). */
 export function toJson(results: BenchResults): string {
   return JSON.stringify(
@@ -243,13 +238,16 @@ export function targetsSection(results: BenchResults): string {
   return `\nIssue 4's targets, conduit-ws's figure over the ws hub's in this run.${rounds}${caveat}\n\n${table}\n`;
 }
 
-/** The section one run appends: heading, machine, versions, command, table, JSON. */
-export function reportSection(results: BenchResults, servers: readonly ServerKind[]): string {
+/**
+ * The Markdown report of one run: heading, command, machine, versions, pinning, the comparison
+ * table and the targets; `jsonName` is the file beside it with the full results.
+ */
+export function reportMarkdown(results: BenchResults, servers: readonly ServerKind[], jsonName: string): string {
   const { machine: m, versions: v, pinning: p } = results;
   const heading =
     results.mode === "quick"
-      ? `### ${results.date} — quick mode: smoke figures from tiny counts, NOT to be quoted`
-      : `### ${results.date} — full run`;
+      ? `# Benchmark run ${results.date} — quick mode: smoke figures from tiny counts, NOT to be quoted`
+      : `# Benchmark run ${results.date} — full run`;
   const ids = Object.keys(results.scenarios);
   const exceptions = [
     ...(ids.some((id) => id.startsWith("cluster")) ? [`cluster: both nodes on CPU ${p.serverCpu}, Redis on CPU ${p.loadCpu}`] : []),
@@ -274,29 +272,62 @@ export function reportSection(results: BenchResults, servers: readonly ServerKin
     results.serverNodeFlags === undefined
       ? ""
       : `- servers started with \`${results.serverNodeFlags.join(" ")}\` (every server under test but the scale scenario's CLI; not node's default)\n`;
-  return `
-${heading}
+  return `${heading}
+
+Written by \`npm run bench\`; docs/BENCHMARKS.md explains the method and what each figure means.
 
 - command: \`${results.command}\`
 - machine: ${m.nproc} × ${m.cpuModel}, ${m.ramGiB} GiB RAM, ${m.kernel}; load average ${m.loadAverageAtStart} when the run began
 - versions: node ${v.node}, ws ${v.ws}, socket.io ${v.socketIo} (client ${v.socketIoClient}), conduit-ws ${v.conduit}
 - pinning: ${pinning}
-${latency}${roundsLine}${flagsLine}
+${latency}${roundsLine}${flagsLine}- every figure of every round: \`${jsonName}\`, beside this file
+
 ${markdownTable(results, servers)}
-${targetsSection(results)}
-<details><summary>JSON</summary>
-
-\`\`\`json
-${toJson(results)}
-\`\`\`
-
-</details>
-`;
+${targetsSection(results)}`;
 }
 
-/** Appends the run to the Markdown file (created when missing) and writes the JSON file if asked. */
-export function writeReport(results: BenchResults, options: BenchOptions): void {
-  if (!existsSync(options.out)) writeFileSync(options.out, NEW_FILE);
-  appendFileSync(options.out, reportSection(results, options.servers));
-  if (options.json !== undefined) writeFileSync(options.json, `${toJson(results)}\n`);
+/**
+ * Creates the results folder `dir` when missing.
+ *
+ * @throws Error when `dir` exists and is not a folder, or cannot be created: called before the run
+ * starts, so that a bad `--out` fails at once rather than after the measurements
+ */
+export function prepareResultsDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw new Error(`--out ${dir}: cannot create the folder (${(error as Error).message})`);
+  }
+  if (!statSync(dir).isDirectory()) throw new Error(`--out ${dir}: not a folder`);
+}
+
+/** The paths one run's report and results were written to. */
+export interface ReportFiles {
+  markdown: string;
+  json: string;
+}
+
+/**
+ * Writes the run's report and its results into `options.out` as `<date>T<hhmm>-<mode>.md` and
+ * `.json` (UTC, from the run's start), with `-2`, `-3`, … added when a run of the same minute is
+ * already there: a file is never overwritten.
+ */
+export function writeReport(results: BenchResults, options: BenchOptions): ReportFiles {
+  prepareResultsDir(options.out);
+  // "2026-12-02T04:10:32.123Z" -> "2026-12-02T0410": sorts by time, and is a valid file name anywhere.
+  const stamp = `${results.date.slice(0, 13)}${results.date.slice(14, 16)}-${results.mode}`;
+  for (let n = 1; ; n++) {
+    const base = join(options.out, n === 1 ? stamp : `${stamp}-${n}`);
+    const files = { markdown: `${base}.md`, json: `${base}.json` };
+    if (existsSync(files.markdown)) continue;
+    try {
+      // "wx": fails if the file exists, so two runs finishing in the same minute never share a name.
+      writeFileSync(files.json, `${toJson(results)}\n`, { flag: "wx" });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EEXIST") continue;
+      throw error;
+    }
+    writeFileSync(files.markdown, reportMarkdown(results, options.servers, basename(files.json)));
+    return files;
+  }
 }
