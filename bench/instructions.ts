@@ -1,12 +1,12 @@
 /**
  * `npm run bench:instructions -- [conduit|ws] [connections]`: the user-space instructions a server
  * executes per accepted connection, counted by valgrind's callgrind. CPU time per connection moves
- * by 10 % and more between identical runs on a shared virtual machine; an instruction count does not
- * depend on what else the machine does. It still varies by a few percent between runs, because V8
- * compiles and collects garbage on its own schedule: run it several times. Kernel time (the socket
+ * between identical runs on a shared virtual machine; an instruction count does not depend on what
+ * else the machine does. It still varies a little between runs, because V8 compiles and collects
+ * garbage on its own schedule: run it several times. Kernel time (the socket
  * system calls, the same for every server) is not counted.
  *
- * The server runs under callgrind (about 50 times slower), unpinned; a load process (not under
+ * The server runs under callgrind (many times slower than natively), unpinned; a load process (not under
  * valgrind) opens 1,000 connections twice and closes them, so that the server's code is compiled,
  * the server collects its garbage and idles for 2 s, then the counters are zeroed, `connections`
  * more are opened, and the counters are dumped. Garbage collection during those connections counts

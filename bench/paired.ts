@@ -1,13 +1,14 @@
 /**
  * `npm run bench:paired -- [connect|echo|fanout] [rounds] [count]`: server CPU per accepted
  * connection (`connect`, the default), per echo (`echo`) or per delivery of a room broadcast
- * (`fanout`), conduit-ws against the plain `ws` hub, measured side by side. On a shared virtual machine one server's CPU per connection moves by 30 % and more between
- * identical rounds run one after the other (the scenarios of `npm run bench` measure the servers in
- * turn), because the virtual CPU's speed changes from one minute to the next. Here both servers run
- * at the same time on the same CPU, and each gets its load from a C client of its own
- * (bench/native/latency-client.c) on the load CPU, running concurrently: whatever slows the machine
- * slows both. The ratio of the two servers' CPU then holds within about 2 % from round to round (two
- * ws hubs measured this way read 0.99 to 1.02), where the scenario's rounds spread by 30 %.
+ * (`fanout`), conduit-ws against the plain `ws` hub, measured side by side. On a shared virtual
+ * machine one server's CPU per connection moves far between identical rounds run one after the
+ * other (the scenarios of `npm run bench` measure the servers in turn), because the virtual CPU's
+ * speed changes from one minute to the next. Here both servers run at the same time on the same CPU,
+ * and each gets its load from a C client of its own (bench/native/latency-client.c) on the load CPU,
+ * running concurrently: whatever slows the machine slows both, so the ratio of the two servers' CPU
+ * holds from round to round far better than the scenarios' rounds do (docs/BENCHMARKS.md has the
+ * figures).
  *
  * Each round starts two fresh servers.
  * - `connect`: opens `count` connections (default 15,000) to each, 100 in flight per client, and

@@ -231,8 +231,8 @@ async function main(): Promise<void> {
       new Child({
         script: "bench/load/worker.ts",
         cpu: options.loadCpu,
-        // 15,000 Socket.IO clients need more than the default heap. No memory reducer: see
-        // docs/BENCHMARKS.md, "Processes" (its idle-time collections ran on the load CPU mid-round).
+        // 15,000 Socket.IO clients need more than the default heap. No memory reducer: its idle-time
+        // collections would run on the load CPU mid-round (docs/BENCHMARKS.md, "Processes").
         nodeArgs: ["--max-old-space-size=4096", "--no-memory-reducer"],
         label: `load ${i}`,
         verbose: options.verbose,

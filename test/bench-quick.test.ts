@@ -254,7 +254,7 @@ describe("npm run bench -- --quick", () => {
     assert.match(run.stdout, /\| connect 300 clients \| time until all open \(s\) \|/);
     const base = join(dir, jsonName.replace(/\.json$/, ""));
     assert.ok(run.stdout.endsWith(`\nreport: ${base}.md\nJSON:   ${base}.json\n`), run.stdout.slice(-400));
-    // Issue 4's six targets, each from the two servers' rows; printed too.
+    // The six targets, each from the two servers' rows; printed too.
     assert.deepEqual(
       (results.targets ?? []).map((check) => [check.scenario, check.limit, check.roundRatios.length]),
       [["connect", 1.1, 1], ["connect", 1, 1], ["fanout-1k", 0.8, 1], ["fanout-10k", 0.8, 1], ["echo", 1, 1], ["throughput", 0.2, 1]],
@@ -265,7 +265,7 @@ describe("npm run bench -- --quick", () => {
     assert.ok(Math.abs(throughput.ratio - perMillion("conduit") / perMillion("ws")) <= 0.01);
     assert.equal(throughput.lost, 0);
     assert.match(run.stdout, /\| throughput: server CPU-seconds per million deliveries \| ≤ 0\.2× \| /);
-    assert.match(markdown, /\nIssue 4's targets, conduit-ws's figure over the ws hub's in this run\..*Quick mode/);
+    assert.match(markdown, /\nThe targets, conduit-ws's figure over the ws hub's in this run\..*Quick mode/);
     if (!skipRedis) {
       assert.match(markdown, /\| cluster over Redis, 2 nodes: [^|]+ \| members on node A \+ B \| 20 \+ 20 \| omitted: no cluster mode \| 20 \+ 20 \|/);
       assert.match(markdown, /\| scale: 300 connections [^|]+ \| connections opened \| 300 of 300 \| omitted: measures conduit-ws's CLI \|/);
@@ -328,7 +328,7 @@ describe("npm run bench -- --quick --repeat 2", () => {
       assert.match(markdown, /- servers started with `--no-memory-reducer` \(every server under test/);
       assert.match(markdown, /fan-out latency and echo connections: the node load processes/);
       assert.match(markdown, /\| echo: 50 clients × 10\/s for 0\.6 s; median of 2 rounds \| round trip p50/);
-      // Issue 4's targets: each ratio is the two medians' quotient, each round's ratio its own rounds'.
+      // The targets: each ratio is the two medians' quotient, each round's ratio its own rounds'.
       const targets = results.targets ?? [];
       assert.deepEqual(
         targets.map((check) => `${check.scenario}: ${check.target}`),
@@ -346,7 +346,7 @@ describe("npm run bench -- --quick --repeat 2", () => {
         assert.equal(check.met, check.ratio <= check.limit && (check.lost ?? 0) === 0);
         if (check.scenario !== "echo") assert.equal(check.lost, 0);
       }
-      assert.match(markdown, /Issue 4's targets, conduit-ws's figure over the ws hub's in this run\..*Quick mode/);
+      assert.match(markdown, /The targets, conduit-ws's figure over the ws hub's in this run\..*Quick mode/);
       assert.match(markdown, /\| fan-out to 40 members: last-member p99 \| ≤ 0\.8× \| \d+\.\d\d× \| [012] of 2 \| /);
     } finally {
       rmSync(dir, { recursive: true, force: true });

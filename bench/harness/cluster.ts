@@ -1,5 +1,5 @@
 /**
- * The cluster scenario (issue 5 §7): what the hop through Redis costs a broadcast. The same room is
+ * The cluster scenario: what the hop through Redis costs a broadcast. The same room is
  * served by one node, then by two nodes joined by Redis (conduit-ws with its `RedisAdapter`, Socket.IO
  * with `@socket.io/redis-adapter`); the ws hub has no cluster mode and is left out.
  *

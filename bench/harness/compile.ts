@@ -3,10 +3,10 @@
  * JavaScript before a run, so that node runs them without `--import tsx`.
  *
  * Why: tsx's loader hooks run on a thread of their own with a V8 heap of its own, and that heap's
- * idle-time collections ("Mark-Compact (reduce)", 10 to 25 ms each, seen with `--trace-gc`) ran in
- * the middle of the measured windows. The thread is pinned to the same CPU as the process's main
- * thread, so each took the CPU from the server for that long, and every reply or broadcast in flight
- * waited. Compiled, a child has no such thread.
+ * idle-time collections ("Mark-Compact (reduce)" under `--trace-gc`) can run in the middle of a
+ * measured window. The thread is pinned to the same CPU as the process's main thread, so each takes
+ * the CPU from the server for as long as it runs, and every reply or broadcast in flight waits.
+ * Compiled, a child has no such thread.
  *
  * Each script is bundled with its local imports (esbuild); packages stay imports, resolved from the
  * repository's node_modules. The output sits two directories below the root, as the sources do, so

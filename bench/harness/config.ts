@@ -70,7 +70,7 @@ export interface Sizes {
   clientsPerProcess: number;
 }
 
-/** The sizes issue 4 asks for. */
+/** The sizes of a full run: the ones the performance targets are stated for. */
 export const FULL: Sizes = {
   connect: { clients: 15_000, concurrency: 200 },
   fanout: [
@@ -108,9 +108,10 @@ export const SCENARIOS = ["connect", "fanout", "echo", "throughput", "cluster", 
 /** A scenario name. */
 export type ScenarioName = (typeof SCENARIOS)[number];
 /**
- * Rounds per single-server scenario in a full run. A p99 over 100 samples moved by a third between
- * identical runs here, and the echo p99 by 2×; with three rounds the median of one server still
- * landed on either side of another's in consecutive runs (2026-11-26), so a full run takes five.
+ * Rounds per single-server scenario in a full run. A p99 over 100 samples is the second-largest
+ * sample, which one stray pause on a shared virtual machine moves far between identical runs; with
+ * three rounds the median of one server could still land on either side of another's in consecutive
+ * runs, so a full run takes five.
  */
 export const FULL_ROUNDS = 5;
 /** The scenarios `--repeat` applies to: each runs against one server at a time. */

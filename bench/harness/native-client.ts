@@ -6,7 +6,7 @@
  *
  * It exists because the fan-out figure, the time until the LAST member has a broadcast, includes the
  * load generator's time to receive every copy: node's receive path costs about as much per message
- * as the servers' send path, so with a node reader the figure followed the reader. The C client
+ * as the servers' send path, so with a node reader the figure would follow the reader. The C client
  * costs one epoll event and one read per message, and adds no timer or garbage-collector jitter to
  * an echo's round trip. docs/BENCHMARKS.md, "The latency client", has the measures.
  * `--latency-client node` keeps the node load processes.

@@ -62,17 +62,14 @@ export interface BenchResults {
   machine: Machine;
   versions: Versions;
   pinning: { serverCpu: number | null; loadCpu: number | null };
-  /**
-   * Who held the fan-out latency and echo connections (`--latency-client`). Absent in runs before
-   * the native client existed: they used the node load processes.
-   */
-  latencyClient?: LatencyClient;
+  /** Who held the fan-out latency and echo connections (`--latency-client`). */
+  latencyClient: LatencyClient;
   /** Node flags every server under test started with besides `--expose-gc`; absent when none. */
   serverNodeFlags?: string[];
   scenarios: Record<string, ScenarioResult>;
   /**
-   * Issue 4's targets checked against this run (targets.ts), when it measured conduit-ws and the ws
-   * hub in a targeted scenario. Absent in runs before the harness computed them.
+   * The performance targets checked against this run (targets.ts), once every scenario has run;
+   * empty when it measured no targeted scenario with both conduit-ws and the ws hub.
    */
   targets?: TargetCheck[];
 }
@@ -235,7 +232,7 @@ export function targetsSection(results: BenchResults): string {
     ? " The ratio divides the two servers' medians; each round's ratio divides the figures of the two rounds that ran in the same rotation."
     : "";
   const caveat = results.mode === "quick" ? " Quick mode: from tiny counts, these verdicts say nothing about the targets." : "";
-  return `\nIssue 4's targets, conduit-ws's figure over the ws hub's in this run.${rounds}${caveat}\n\n${table}\n`;
+  return `\nThe targets, conduit-ws's figure over the ws hub's in this run.${rounds}${caveat}\n\n${table}\n`;
 }
 
 /**

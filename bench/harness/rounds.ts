@@ -1,8 +1,8 @@
 /**
  * `--repeat N`: one scenario run N times against each server, the servers taking turns, and the N
  * rows folded into one. A p99 over 100 broadcasts is the second-largest of 100 samples, and on a
- * shared virtual machine one stray pause moves it by a third between identical runs; the median of
- * several rounds, each measured exactly as a single run is, is the figure that repeats.
+ * shared virtual machine one stray pause moves it far between identical runs; the median of several
+ * rounds, each measured exactly as a single run is, is the figure that repeats.
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The scale scenario (issue 4 §4): how many connections one machine holds with the standalone server
+ * The scale scenario: how many connections one machine holds with the standalone server
  * as an operator runs it, `conduit-ws --workers N --redis URL`, and how a broadcast to all of them
  * performs. conduit-ws only: it measures the CLI, which the baselines do not have.
  *

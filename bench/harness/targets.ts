@@ -1,12 +1,13 @@
 /**
- * Issue 4's targets, read off a run: each a ratio of conduit-ws's figure to the plain ws hub's from
- * the same run, against the limit the issue sets. The report prints them under the comparison table
- * so that a run's verdict is the harness's arithmetic, not a reader's.
+ * The performance targets, read off a run: each a ratio of conduit-ws's figure to the plain ws hub's
+ * from the same run, against the limit set for it (docs/BENCHMARKS.md lists the targets). The report
+ * prints them under the comparison table so that a run's verdict is the harness's arithmetic, not a
+ * reader's.
  *
  * With `--repeat`, the verdict is the ratio of the two servers' medians (the figures the table
  * shows), and every round's own ratio is listed beside it: round k of both servers ran in the same
  * rotation, minutes apart, so the spread of those ratios is how far one run's verdict can be trusted
- * on the machine (on a shared virtual machine a p99 ratio moves by ±0.1 from round to round), and
+ * on the machine (on a shared virtual machine a p99 ratio moves noticeably from round to round), and
  * their median is a reading less moved by the host's drift over the run than the ratio of medians.
  *
  * @module
@@ -17,7 +18,7 @@ import type { ConnectRow, EchoRow, FanoutRow, ThroughputRow } from "./scenarios.
 
 /** One target checked against one run. */
 export interface TargetCheck {
-  /** What is compared, as the issue words it. */
+  /** What is compared, in words. */
   target: string;
   /** The scenario (its id in the results) the figures come from. */
   scenario: string;
@@ -100,8 +101,8 @@ function measuredRow(row: Row | undefined): (Row & { rounds?: Row[] }) | undefin
 }
 
 /**
- * Every target the run can check: the scenarios issue 4 sets a target for, where both conduit-ws and
- * the ws hub have a row. Scenarios with a failed or missing row are left out (the table shows why).
+ * Every target the run can check: the scenarios with a target, where both conduit-ws and the ws hub
+ * have a row. Scenarios with a failed or missing row are left out (the table shows why).
  */
 export function targetChecks(results: BenchResults): TargetCheck[] {
   const checks: TargetCheck[] = [];

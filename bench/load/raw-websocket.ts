@@ -7,8 +7,8 @@
  *
  * Reads use node's `onread` option: the kernel's bytes land in one buffer that every connection of
  * the process shares, and a callback sees them directly. That skips the readable stream (a Buffer
- * allocated, pushed and emitted as `data` for every read), which was the larger part of the load
- * generator's cost per message. The price is that nothing may keep a view of that buffer: a frame
+ * allocated, pushed and emitted as `data` for every read), which would be the larger part of the
+ * load generator's cost per message. The price is that nothing may keep a view of that buffer: a frame
  * cut in two by TCP is copied out, and {@link RawWebSocket.onText} must use its payload before it
  * returns.
  *

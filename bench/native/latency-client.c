@@ -2,11 +2,11 @@
  * The load generator of the latency scenarios (fan-out and echo), in C.
  *
  * Why C: the last-member latency of the fan-out scenario includes the load generator's own time to
- * receive every copy. In node that cost about as much per message as the servers under test spend
- * per member (a read, node's C++ -> JS call per read, frame parsing in JS: about 10 µs on the Intel
- * host, 18 µs on the AMD host, where the servers spend 9 to 12 and 16 to 23), so the figure followed
- * the reader rather than the server. Here a message costs what the kernel costs: one epoll event and
- * one read. For the echo round trip it also leaves out node's timer and garbage-collector jitter.
+ * receive every copy. In node that costs about as much per message as the servers under test spend
+ * per member (a read, node's C++ -> JS call per read, frame parsing in JS), so the figure would
+ * follow the reader rather than the server (docs/BENCHMARKS.md, "The latency client", has the
+ * measures). Here a message costs what the kernel costs: one epoll event and one read. For the echo
+ * round trip it also leaves out node's timer and garbage-collector jitter.
  *
  * It opens `count` WebSocket connections to one server, joins every one to a room (unless ROOM is
  * "-"), and then runs rounds. Fan-out: connection 0 sends a broadcast every `intervalMs`, carrying
