@@ -7,8 +7,8 @@
  * speed changes from one minute to the next. Here both servers run at the same time on the same CPU,
  * and each gets its load from a C client of its own (bench/native/latency-client.c) on the load CPU,
  * running concurrently: whatever slows the machine slows both, so the ratio of the two servers' CPU
- * holds from round to round far better than the scenarios' rounds do (docs/BENCHMARKS.md has the
- * figures).
+ * holds from round to round far better than the scenarios' rounds do (docs/BENCHMARKS.md, "Side by
+ * side, and the floor", has the figures).
  *
  * Each round starts two fresh servers.
  * - `connect`: opens `count` connections (default 15,000) to each, 100 in flight per client, and

@@ -232,7 +232,7 @@ async function main(): Promise<void> {
         script: "bench/load/worker.ts",
         cpu: options.loadCpu,
         // 15,000 Socket.IO clients need more than the default heap. No memory reducer: its idle-time
-        // collections would run on the load CPU mid-round (docs/BENCHMARKS.md, "Processes").
+        // collections would run on the load CPU mid-round (docs/BENCHMARKS.md, "Clean processes").
         nodeArgs: ["--max-old-space-size=4096", "--no-memory-reducer"],
         label: `load ${i}`,
         verbose: options.verbose,

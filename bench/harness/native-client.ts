@@ -8,7 +8,7 @@
  * load generator's time to receive every copy: node's receive path costs about as much per message
  * as the servers' send path, so with a node reader the figure would follow the reader. The C client
  * costs one epoll event and one read per message, and adds no timer or garbage-collector jitter to
- * an echo's round trip. docs/BENCHMARKS.md, "The latency client", has the measures.
+ * an echo's round trip (docs/BENCHMARKS.md, "The C latency client").
  * `--latency-client node` keeps the node load processes.
  *
  * @module

@@ -57,7 +57,7 @@ export interface FanoutRow extends CpuShare {
   /**
    * Per broadcast: ms from the send until the first member had it, which is the server's reaction
    * before its first write (reading, routing, queueing). The gap to `lastMemberMs` is the time the
-   * writes to every member took. JSON only; docs/BENCHMARKS.md, "Where the time goes", reads it.
+   * writes to every member took. JSON only; docs/BENCHMARKS.md, "What bounds the figures", reads it.
    */
   firstMemberMs: Summary;
 }

@@ -4,9 +4,9 @@
  * Why C: the last-member latency of the fan-out scenario includes the load generator's own time to
  * receive every copy. In node that costs about as much per message as the servers under test spend
  * per member (a read, node's C++ -> JS call per read, frame parsing in JS), so the figure would
- * follow the reader rather than the server (docs/BENCHMARKS.md, "The latency client", has the
- * measures). Here a message costs what the kernel costs: one epoll event and one read. For the echo
- * round trip it also leaves out node's timer and garbage-collector jitter.
+ * follow the reader rather than the server (docs/BENCHMARKS.md, "The C latency client"). Here a
+ * message costs what the kernel costs: one epoll event and one read. For the echo round trip it also
+ * leaves out node's timer and garbage-collector jitter.
  *
  * It opens `count` WebSocket connections to one server, joins every one to a room (unless ROOM is
  * "-"), and then runs rounds. Fan-out: connection 0 sends a broadcast every `intervalMs`, carrying
