@@ -33,8 +33,7 @@ export const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 /** Where the committed reports live. */
 export const REPORT_DIR = join(ROOT, "etc", "api");
 /** What to tell someone whose change altered the API. */
-export const UPDATE_HINT =
-  "If this API change is intended, run `npm run api:update` and commit the changed files in etc/api/.";
+export const UPDATE_HINT = "If this API change is intended, run `npm run api:update` and commit the changed files in etc/api/.";
 
 /** One typed entry point of the package, as package.json `exports` declares it. */
 export interface ApiEntryPoint {
@@ -93,9 +92,7 @@ export function entryPoints(packageJson: { name: string; exports?: unknown } = r
   for (const [key, { subpath, stacks }] of found) {
     const dts = key.slice(key.indexOf("\0") + 1);
     const base = subpath === "." ? "index" : subpath.slice(2).replaceAll("/", "-");
-    const conditions = stacks.some((stack) => stack.length === 0)
-      ? []
-      : stacks.reduce((a, b) => (b.length < a.length ? b : a));
+    const conditions = stacks.some((stack) => stack.length === 0) ? [] : stacks.reduce((a, b) => (b.length < a.length ? b : a));
     result.push({
       name: [base, ...conditions].join("."),
       specifier: subpath === "." ? packageJson.name : `${packageJson.name}/${subpath.slice(2)}`,
