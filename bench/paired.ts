@@ -56,7 +56,12 @@ const ECHO = { ratePerClient: 10, warmupMs: 1000, durationMs: 10_000, graceMs: 1
  * The fan-out scenarios' load: 100 broadcasts measured after 10, one every `count / 20` ms (at least
  * 50): every 50 ms to 1,000 members, every 500 ms to 10,000, as in the two scenarios.
  */
-const fanoutLoad = (members: number) => ({ warmup: 10, broadcasts: 100, intervalMs: Math.max(50, Math.round(members / 20)), graceMs: 1000 });
+const fanoutLoad = (members: number) => ({
+  warmup: 10,
+  broadcasts: 100,
+  intervalMs: Math.max(50, Math.round(members / 20)),
+  graceMs: 1000,
+});
 
 const args = process.argv.slice(2);
 /** `--floor`: measure bench/servers/floor.ts (one `socket.write` per member and nothing else) in conduit-ws's place. */
@@ -172,7 +177,14 @@ async function perDelivery(servers: Child[], ports: number[]): Promise<Measured[
 /** One round: both servers fresh; each server's figures. */
 async function round(): Promise<Record<(typeof KINDS)[number], Measured>> {
   const servers = KINDS.map(
-    (kind) => new Child({ script: kind === "conduit" && floor ? FLOOR_SCRIPT : SCRIPTS[kind], cpu: SERVER_CPU, nodeArgs: ["--expose-gc"], label: `${kind} server`, verbose: false }),
+    (kind) =>
+      new Child({
+        script: kind === "conduit" && floor ? FLOOR_SCRIPT : SCRIPTS[kind],
+        cpu: SERVER_CPU,
+        nodeArgs: ["--expose-gc"],
+        label: `${kind} server`,
+        verbose: false,
+      }),
   );
   try {
     const ports = await Promise.all(
@@ -211,8 +223,14 @@ const load = {
 const digits = { connect: 0, echo: 1, fanout: 2 }[mode];
 process.stdout.write(
   `server CPU per ${unit}, ${load}, side by side, ${rounds} rounds\n` +
-    `  ${subject} (µs): ${fixed(results.map((result) => result.conduit.cpuUs), digits)}\n` +
-    `  ws hub (µs):     ${fixed(results.map((result) => result.ws.cpuUs), digits)}\n` +
+    `  ${subject} (µs): ${fixed(
+      results.map((result) => result.conduit.cpuUs),
+      digits,
+    )}\n` +
+    `  ws hub (µs):     ${fixed(
+      results.map((result) => result.ws.cpuUs),
+      digits,
+    )}\n` +
     `  ${subject} ÷ ws hub per round: ${fixed(ratios, 3)}; median ${median(ratios).toFixed(3)}\n`,
 );
 if (mode !== "connect") {
@@ -222,8 +240,14 @@ if (mode !== "connect") {
   const latency = results.map((result) => result.conduit.p99Ms! / result.ws.p99Ms!);
   process.stdout.write(
     `${what} p99 side by side (ms; the servers share a CPU, compare them with each other only)\n` +
-      `  ${subject}: ${fixed(results.map((result) => result.conduit.p99Ms!), 2)}\n` +
-      `  ws hub:     ${fixed(results.map((result) => result.ws.p99Ms!), 2)}\n` +
+      `  ${subject}: ${fixed(
+        results.map((result) => result.conduit.p99Ms!),
+        2,
+      )}\n` +
+      `  ws hub:     ${fixed(
+        results.map((result) => result.ws.p99Ms!),
+        2,
+      )}\n` +
       `  ${subject} ÷ ws hub per round: ${fixed(latency, 3)}; median ${median(latency).toFixed(3)}\n`,
   );
 }

@@ -153,8 +153,10 @@ function summary(row: Row): string {
     return `${open}, ${row.rssPerConnectionKiB.toFixed(1)} KiB/conn; ${summary(row.latency)}`;
   }
   const cpu = `cpu server ${row.serverCpuPct.toFixed(0)}% load ${row.loadCpuPct.toFixed(0)}%`;
-  if ("openAllMs" in row) return `${row.opened}/${row.clients} open in ${(row.openAllMs / 1000).toFixed(2)} s, ${row.rssPerConnectionKiB.toFixed(1)} KiB/conn, ${cpu}`;
-  if ("lastMemberMs" in row) return `last member p50 ${row.lastMemberMs.p50.toFixed(2)} ms p99 ${row.lastMemberMs.p99.toFixed(2)} ms, missing ${row.missing}, ${cpu}`;
+  if ("openAllMs" in row)
+    return `${row.opened}/${row.clients} open in ${(row.openAllMs / 1000).toFixed(2)} s, ${row.rssPerConnectionKiB.toFixed(1)} KiB/conn, ${cpu}`;
+  if ("lastMemberMs" in row)
+    return `last member p50 ${row.lastMemberMs.p50.toFixed(2)} ms p99 ${row.lastMemberMs.p99.toFixed(2)} ms, missing ${row.missing}, ${cpu}`;
   if ("rttMs" in row) return `rtt p50 ${row.rttMs.p50.toFixed(2)} ms p99 ${row.rttMs.p99.toFixed(2)} ms, missing ${row.missing}, ${cpu}`;
   return `${count(Math.round(row.deliveriesPerSecond))} deliveries/s, ${row.serverCpuSecondsPerMillion.toFixed(2)} cpu-s/M, missing ${row.missing}, ${cpu}`;
 }
@@ -190,7 +192,9 @@ async function main(): Promise<void> {
       process.stderr.write(`bench: ${skipped.join(" and ")} need redis-server, which is not installed (apt-get install redis-server)\n`);
       process.exit(2);
     }
-    process.stderr.write(`\n!!! bench: redis-server is not installed: SKIPPING ${skipped.join(" and ")} (apt-get install redis-server)\n\n`);
+    process.stderr.write(
+      `\n!!! bench: redis-server is not installed: SKIPPING ${skipped.join(" and ")} (apt-get install redis-server)\n\n`,
+    );
     options.scenarios = options.scenarios.filter((name) => !REDIS_SCENARIOS.includes(name));
   }
   // Before any measurement: a bad --out must not cost a whole run.

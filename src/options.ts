@@ -182,9 +182,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 function requirePositiveInteger(name: string, value: unknown, allowZero = false): void {
   const ok = typeof value === "number" && Number.isInteger(value) && (allowZero ? value >= 0 : value > 0);
   if (!ok) {
-    throw new TypeError(
-      `conduit-ws: option "${name}" must be a ${allowZero ? "non-negative" : "positive"} integer, got ${String(value)}`,
-    );
+    throw new TypeError(`conduit-ws: option "${name}" must be a ${allowZero ? "non-negative" : "positive"} integer, got ${String(value)}`);
   }
 }
 

@@ -201,9 +201,7 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
       if (httpServer.listenerCount("upgrade") === 1) refuseHandshake(socket, 400, "no WebSocket endpoint at this path");
     };
     httpServer.on("upgrade", onUpgrade);
-    const stopGuard = enforcedByNode(httpServer, this.options.handshakeTimeout)
-      ? undefined
-      : this.#upgrader.guardHandshakes(httpServer);
+    const stopGuard = enforcedByNode(httpServer, this.options.handshakeTimeout) ? undefined : this.#upgrader.guardHandshakes(httpServer);
     this.#detachers.push(() => {
       httpServer.off("upgrade", onUpgrade);
       stopGuard?.();

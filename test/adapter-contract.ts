@@ -63,7 +63,10 @@ export function runAdapterContract(name: string, setup: () => ContractSetup | Pr
       await outsider!.request("broadcast", { room: "contract-other", type: "marker-1b", payload: null });
       await outsider!.next("marker-1b");
       assert.equal(outsider!.received.filter((m) => m.type === "hello").length, 0);
-      assert.deepEqual(b!.received.find((m) => m.type === "hello"), { type: "hello", data: { n: 1 } });
+      assert.deepEqual(
+        b!.received.find((m) => m.type === "hello"),
+        { type: "hello", data: { n: 1 } },
+      );
     });
 
     it("a broadcast to all reaches every client on every node exactly once", async () => {

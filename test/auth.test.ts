@@ -284,8 +284,16 @@ describe("handshake timeout (SPEC §3)", () => {
     assert.equal(enforcedByNode(createHttpServer({}), 500), false, "node's defaults: a minute, checked every 30 s");
     assert.equal(enforcedByNode(createHttpServer({ headersTimeout: 500 }), 500), false, "checked only every 30 s");
     assert.equal(enforcedByNode(createHttpServer({ headersTimeout: 400, connectionsCheckingInterval: 100 }), 500), true);
-    assert.equal(enforcedByNode(createHttpServer({ headersTimeout: 600, connectionsCheckingInterval: 100 }), 500), false, "a longer timeout");
-    assert.equal(enforcedByNode(createHttpServer({ headersTimeout: 0, connectionsCheckingInterval: 100 }), 500), false, "no header timeout");
+    assert.equal(
+      enforcedByNode(createHttpServer({ headersTimeout: 600, connectionsCheckingInterval: 100 }), 500),
+      false,
+      "a longer timeout",
+    );
+    assert.equal(
+      enforcedByNode(createHttpServer({ headersTimeout: 0, connectionsCheckingInterval: 100 }), 500),
+      false,
+      "no header timeout",
+    );
   });
 
   it("closes them too on an HTTP server the application attaches to (its own timeouts left as they are)", async () => {

@@ -202,12 +202,18 @@ describe("npm run bench -- --quick", () => {
   });
 
   it("cluster: with 1 node and with 2, every broadcast reached every member, on both nodes", { skip: skipRedis }, () => {
-    for (const [id, nodes] of [["cluster-1-node", 1], ["cluster-2-nodes", 2]] as const) {
+    for (const [id, nodes] of [
+      ["cluster-1-node", 1],
+      ["cluster-2-nodes", 2],
+    ] as const) {
       for (const server of CLUSTER_SERVERS) {
         const row = ok<ClusterRow>(results.scenarios[id]!.results[server], `${id}/${server}`);
         assert.equal(row.nodes, nodes);
         assert.equal(row.membersPerNode.length, nodes);
-        assert.equal(row.membersPerNode.reduce((a, b) => a + b, 0), row.members);
+        assert.equal(
+          row.membersPerNode.reduce((a, b) => a + b, 0),
+          row.members,
+        );
         // Spread evenly: with two nodes, half the members can only be reached through Redis.
         assert.ok(Math.max(...row.membersPerNode) - Math.min(...row.membersPerNode) <= 1);
         const { latency, throughput } = row;
@@ -257,7 +263,14 @@ describe("npm run bench -- --quick", () => {
     // The six targets, each from the two servers' rows; printed too.
     assert.deepEqual(
       (results.targets ?? []).map((check) => [check.scenario, check.limit, check.roundRatios.length]),
-      [["connect", 1.1, 1], ["connect", 1, 1], ["fanout-1k", 0.8, 1], ["fanout-10k", 0.8, 1], ["echo", 1, 1], ["throughput", 0.2, 1]],
+      [
+        ["connect", 1.1, 1],
+        ["connect", 1, 1],
+        ["fanout-1k", 0.8, 1],
+        ["fanout-10k", 0.8, 1],
+        ["echo", 1, 1],
+        ["throughput", 0.2, 1],
+      ],
     );
     const throughput = results.targets!.find((check) => check.scenario === "throughput")!;
     const perMillion = (server: "conduit" | "ws"): number =>
@@ -267,8 +280,14 @@ describe("npm run bench -- --quick", () => {
     assert.match(run.stdout, /\| throughput: server CPU-seconds per million deliveries \| ≤ 0\.2× \| /);
     assert.match(markdown, /\nThe targets, conduit-ws's figure over the ws hub's in this run\..*Quick mode/);
     if (!skipRedis) {
-      assert.match(markdown, /\| cluster over Redis, 2 nodes: [^|]+ \| members on node A \+ B \| 20 \+ 20 \| omitted: no cluster mode \| 20 \+ 20 \|/);
-      assert.match(markdown, /\| scale: 300 connections [^|]+ \| connections opened \| 300 of 300 \| omitted: measures conduit-ws's CLI \|/);
+      assert.match(
+        markdown,
+        /\| cluster over Redis, 2 nodes: [^|]+ \| members on node A \+ B \| 20 \+ 20 \| omitted: no cluster mode \| 20 \+ 20 \|/,
+      );
+      assert.match(
+        markdown,
+        /\| scale: 300 connections [^|]+ \| connections opened \| 300 of 300 \| omitted: measures conduit-ws's CLI \|/,
+      );
     }
   });
 
@@ -288,7 +307,18 @@ describe("npm run bench -- --quick --repeat 2", () => {
     try {
       // With the node load processes, the larger room is spread over two: their merge is exercised.
       // --no-memory-reducer reaches every server: each one's command line is read while it runs.
-      const args = ["--quick", "--repeat", "2", "--scenarios", "fanout,echo", "--servers", "conduit,ws", "--latency-client", "node", "--no-memory-reducer"];
+      const args = [
+        "--quick",
+        "--repeat",
+        "2",
+        "--scenarios",
+        "fanout,echo",
+        "--servers",
+        "conduit,ws",
+        "--latency-client",
+        "node",
+        "--no-memory-reducer",
+      ];
       const serverCommands = new Map<number, string>();
       const run = await runBench([...args, "--out", dir], (stderr) => {
         for (const match of stderr.matchAll(/(?:conduit|ws) server started: pid (\d+)/g)) {
@@ -332,7 +362,11 @@ describe("npm run bench -- --quick --repeat 2", () => {
       const targets = results.targets ?? [];
       assert.deepEqual(
         targets.map((check) => `${check.scenario}: ${check.target}`),
-        ["fanout-1k: fan-out to 40 members: last-member p99", "fanout-10k: fan-out to 200 members: last-member p99", "echo: echo: round-trip p99"],
+        [
+          "fanout-1k: fan-out to 40 members: last-member p99",
+          "fanout-10k: fan-out to 200 members: last-member p99",
+          "echo: echo: round-trip p99",
+        ],
       );
       for (const check of targets) {
         const figure = (row: Row): number => (check.scenario === "echo" ? (row as EchoRow).rttMs.p99 : (row as FanoutRow).lastMemberMs.p99);
@@ -445,7 +479,13 @@ describe("npm run bench: where the report goes", () => {
 
 describe("npm run bench:paired", () => {
   /** Runs bench:paired with `args` and checks what every run prints; returns the per-round figures. */
-  async function paired(args: string[], unit: string, rounds: number, latency?: string, subject = "conduit-ws"): Promise<{ conduit: number[]; hub: number[] }> {
+  async function paired(
+    args: string[],
+    unit: string,
+    rounds: number,
+    latency?: string,
+    subject = "conduit-ws",
+  ): Promise<{ conduit: number[]; hub: number[] }> {
     const { code, stdout, stderr } = await runBench(args, undefined, "bench/paired.ts");
     assert.equal(code, 0, stderr);
     assert.match(stdout, new RegExp(`^server CPU per ${unit}, `));
@@ -458,7 +498,10 @@ describe("npm run bench:paired", () => {
     const hub = perRound("ws hub");
     assert.equal(conduit.length, rounds);
     assert.equal(hub.length, rounds);
-    assert.ok([...conduit, ...hub].every((us) => us > 0), "each server used CPU for its load");
+    assert.ok(
+      [...conduit, ...hub].every((us) => us > 0),
+      "each server used CPU for its load",
+    );
     const ratios = /per round: ([\d., ]+); median ([\d.]+)/.exec(stdout);
     assert.ok(ratios, stdout);
     assert.equal(ratios[1]!.split(", ").length, rounds);
@@ -467,12 +510,17 @@ describe("npm run bench:paired", () => {
     assert.ok(Math.abs(first - conduit[0]! / hub[0]!) <= 0.02 * first, `${first} against ${conduit[0]} / ${hub[0]}`);
     if (latency !== undefined) {
       // The p99 block: one figure per round for each server, in ms, and their ratio.
-      const block = new RegExp(`${latency} p99 side by side.*\\n  ${subject}: ([\\d., ]+)\\n  ws hub: +([\\d., ]+)\\n  ${subject} ÷ ws hub per round: [\\d., ]+; median [\\d.]+\\n`).exec(stdout);
+      const block = new RegExp(
+        `${latency} p99 side by side.*\\n  ${subject}: ([\\d., ]+)\\n  ws hub: +([\\d., ]+)\\n  ${subject} ÷ ws hub per round: [\\d., ]+; median [\\d.]+\\n`,
+      ).exec(stdout);
       assert.ok(block, `${latency} p99 block in:\n${stdout}`);
       for (const figures of [block[1]!, block[2]!]) {
         const values = figures.split(", ").map(Number);
         assert.equal(values.length, rounds);
-        assert.ok(values.every((ms) => ms > 0 && ms < 10_000), figures);
+        assert.ok(
+          values.every((ms) => ms > 0 && ms < 10_000),
+          figures,
+        );
       }
     } else {
       assert.doesNotMatch(stdout, /p99/);
@@ -492,12 +540,18 @@ describe("npm run bench:paired", () => {
     // 200 members × 100 measured broadcasts: enough server CPU to span many of /proc's 10 ms ticks.
     const { conduit, hub } = await paired(["fanout", "1", "200"], "delivery", 1, "last-member");
     // No server delivers in under 0.1 µs or spends 10 ms on one.
-    assert.ok([...conduit, ...hub].every((us) => us > 0.1 && us < 10_000), `${conduit} / ${hub}`);
+    assert.ok(
+      [...conduit, ...hub].every((us) => us > 0.1 && us < 10_000),
+      `${conduit} / ${hub}`,
+    );
   });
 
   it("fanout --floor: the server making one socket.write per member delivers the same load in conduit-ws's place", async () => {
     const { conduit: floor, hub } = await paired(["fanout", "1", "200", "--floor"], "delivery", 1, "last-member", "floor");
-    assert.ok([...floor, ...hub].every((us) => us > 0.1 && us < 10_000), `${floor} / ${hub}`);
+    assert.ok(
+      [...floor, ...hub].every((us) => us > 0.1 && us < 10_000),
+      `${floor} / ${hub}`,
+    );
   });
 
   it("--floor is refused outside fanout, with the usage", async () => {
@@ -510,13 +564,15 @@ describe("npm run bench:paired", () => {
     // 100 connections × 10/s for 10 s: enough server CPU to span many of /proc's 10 ms ticks. A server
     // cannot answer an echo in under a microsecond of CPU, nor spend a millisecond on one here.
     const { conduit, hub } = await paired(["echo", "1", "100"], "echo", 1, "round-trip");
-    assert.ok([...conduit, ...hub].every((us) => us > 1 && us < 1000), `${conduit} / ${hub}`);
+    assert.ok(
+      [...conduit, ...hub].every((us) => us > 1 && us < 1000),
+      `${conduit} / ${hub}`,
+    );
   });
 });
 
 describe("bench load generator: reading ticks without JSON.parse", () => {
-  const tickOf = (seq: number, sentAt: number): Buffer =>
-    Buffer.from(JSON.stringify({ type: "tick", data: { seq, t: sentAt } }));
+  const tickOf = (seq: number, sentAt: number): Buffer => Buffer.from(JSON.stringify({ type: "tick", data: { seq, t: sentAt } }));
 
   it("reads seq and t exactly as JSON.parse does, for the clock readings the generator writes", () => {
     const samples = [0, 1, 42, 9_999_999, 123_456.789, 1e-3, 98_765_432.109_876, now(), now() + 0.000_123];

@@ -269,7 +269,10 @@ describe("demo chat page in Chromium, served by the conduit-ws CLI", () => {
     assert.equal(await page.locator("#join-error").textContent(), "Cannot connect to the server; retrying…");
     const sockets = socketsOf.get(page)!;
     assert.ok(sockets.length >= 2, "it keeps trying");
-    assert.ok(sockets.every((url) => new URL(url).pathname === "/nowhere"), sockets.join(", "));
+    assert.ok(
+      sockets.every((url) => new URL(url).pathname === "/nowhere"),
+      sockets.join(", "),
+    );
   });
 
   it("with --jwt-secret the page shows the token field before connecting, then joins with a token as that user", async (t) => {
@@ -302,7 +305,10 @@ describe("demo chat page in Chromium, served by the conduit-ws CLI", () => {
     await page.fill("#token", token);
     await page.click("#join");
     await connectedWith(page, 1);
-    assert.ok(socketsOf.get(page)!.every((url) => new URL(url).pathname === "/secure"), "the path came from /config");
+    assert.ok(
+      socketsOf.get(page)!.every((url) => new URL(url).pathname === "/secure"),
+      "the path came from /config",
+    );
     assert.deepEqual(await memberNames(page), ["Erin (you) · erin-42"], "the user id comes from the token's sub");
     await say(page, "signed in");
     await sees(page, "signed in");

@@ -46,7 +46,16 @@ describe("flags and environment (SPEC §6)", () => {
     assert.equal(c.allowedOrigins, undefined);
     assert.equal(c.redisUrl, undefined);
     const options = resolveOptions(toServerOptions(c));
-    for (const name of ["path", "maxPayload", "maxConnections", "maxBufferedBytes", "heartbeatInterval", "heartbeatTimeout", "shutdownTimeout", "droppableBufferedBytes"] as const) {
+    for (const name of [
+      "path",
+      "maxPayload",
+      "maxConnections",
+      "maxBufferedBytes",
+      "heartbeatInterval",
+      "heartbeatTimeout",
+      "shutdownTimeout",
+      "droppableBufferedBytes",
+    ] as const) {
       assert.equal(options[name], defaultOptions[name], name);
     }
     assert.deepEqual(options.rateLimit, defaultOptions.rateLimit, "100/s with burst 200 is the library default");
@@ -54,9 +63,23 @@ describe("flags and environment (SPEC §6)", () => {
 
   it("every flag maps onto its ServerOptions field; --rate-limit N means burst 2N, 0 turns it off", () => {
     const c = config([
-      "--path=/rt", "--max-payload", "1024", "--max-connections", "5", "--rate-limit", "7",
-      "--max-buffered-bytes", "4096", "--heartbeat-interval", "1000", "--heartbeat-timeout", "3000",
-      "--shutdown-timeout", "0", "--allowed-origins", "https://A.example, http://localhost:3000",
+      "--path=/rt",
+      "--max-payload",
+      "1024",
+      "--max-connections",
+      "5",
+      "--rate-limit",
+      "7",
+      "--max-buffered-bytes",
+      "4096",
+      "--heartbeat-interval",
+      "1000",
+      "--heartbeat-timeout",
+      "3000",
+      "--shutdown-timeout",
+      "0",
+      "--allowed-origins",
+      "https://A.example, http://localhost:3000",
     ]);
     const options = resolveOptions(toServerOptions(c));
     assert.equal(options.path, "/rt");
@@ -81,7 +104,15 @@ describe("flags and environment (SPEC §6)", () => {
   });
 
   it("environment variables apply, flags win over them, empty ones count as unset", () => {
-    const env = { PORT: "9000", HOST: "127.0.0.1", CONDUIT_PATH: "/env", CONDUIT_RATE_LIMIT: "", CONDUIT_WORKERS: "3", REDIS_URL: "redis://h:6379", CONDUIT_JWT_SECRET: "s" };
+    const env = {
+      PORT: "9000",
+      HOST: "127.0.0.1",
+      CONDUIT_PATH: "/env",
+      CONDUIT_RATE_LIMIT: "",
+      CONDUIT_WORKERS: "3",
+      REDIS_URL: "redis://h:6379",
+      CONDUIT_JWT_SECRET: "s",
+    };
     const fromEnv = config([], env);
     assert.deepEqual(
       [fromEnv.port, fromEnv.host, fromEnv.path, fromEnv.rateLimit, fromEnv.workers, fromEnv.redisUrl, fromEnv.jwtSecret],
@@ -96,7 +127,10 @@ describe("flags and environment (SPEC §6)", () => {
     assert.match(refusal(["--max-connections", "0"]), /--max-connections "0".*from 1/);
     assert.match(refusal(["--max-payload", "1.5"]), /--max-payload/);
     assert.match(refusal(["--heartbeat-interval", "99999999999"]), /--heartbeat-interval.*2147483647/);
-    assert.match(refusal(["--heartbeat-interval", "5000", "--heartbeat-timeout", "1000"]), /--heartbeat-timeout \(1000\) must be at least --heartbeat-interval \(5000\)/);
+    assert.match(
+      refusal(["--heartbeat-interval", "5000", "--heartbeat-timeout", "1000"]),
+      /--heartbeat-timeout \(1000\) must be at least --heartbeat-interval \(5000\)/,
+    );
     assert.match(refusal(["--path", "ws"]), /--path "ws".*starting with "\/"/);
     assert.match(refusal(["--allowed-origins", "https://app.example/"]), /entry "https:\/\/app.example\/".*no path or trailing slash/);
     assert.match(refusal(["--allowed-origins", "app.example"]), /expected an origin/);
@@ -139,7 +173,11 @@ describe("logger", () => {
     logger.info({ url: `/ws?token=${secret}&x=1` }, "url");
     logger.info({ headers: { authorization: `Bearer ${secret}`, cookie: `sid=${secret}` } }, "headers");
     logger.info({ config: { jwtSecret: secret } }, "config");
-    const lines = out.text().trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = out
+      .text()
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     assert.equal(lines.length, 6);
     assert.ok(!out.text().includes(secret), out.text());
     assert.ok(!out.text().includes("c2lnbmF0dXJl"), "no fragment of the token either");

@@ -32,13 +32,20 @@ describe("conduit-ws --workers 2 --redis", { skip }, () => {
   it("spreads clients over both workers, and a room broadcast reaches members on each", async () => {
     for (let i = 0; i < 6; i++) clients.push(await connect(cli.url));
     // Each worker logs its connections with its worker id: both must have some.
-    const workers = new Set(logEntries(cli).filter((e) => e.msg === "client connected").map((e) => e.worker));
+    const workers = new Set(
+      logEntries(cli)
+        .filter((e) => e.msg === "client connected")
+        .map((e) => e.worker),
+    );
     assert.deepEqual([...workers].sort(), [1, 2]);
 
     for (const client of clients) await client.request("join_room", { room: "everywhere" });
     clients[0]!.send({ type: "broadcast", data: { room: "everywhere", type: "hello", payload: "all" } });
     const received = await Promise.all(clients.map((c) => c.next("hello", 10_000)));
-    assert.deepEqual(received.map((m) => m.data), clients.map(() => "all"));
+    assert.deepEqual(
+      received.map((m) => m.data),
+      clients.map(() => "all"),
+    );
   });
 
   it("/metrics on any worker sums over all workers", async () => {
@@ -68,13 +75,19 @@ describe("conduit-ws --workers 2 --redis", { skip }, () => {
     for (const client of clients) await client.request("join_room", { room: "after-crash" });
     clients.at(-1)!.send({ type: "broadcast", data: { room: "after-crash", type: "again", payload: 2 } });
     await Promise.all(clients.map((c) => c.next("again", 10_000)));
-    assert.ok(logEntries(cli).some((e) => e.msg === "client connected" && e.pid === replacement), "the replacement serves");
+    assert.ok(
+      logEntries(cli).some((e) => e.msg === "client connected" && e.pid === replacement),
+      "the replacement serves",
+    );
   });
 
   it("SIGTERM: every client gets 1001, the primary exits 0 after its workers", async () => {
     cli.child.kill("SIGTERM");
     const codes = await Promise.all(clients.map(async (c) => (await c.closed).code));
-    assert.deepEqual(codes, clients.map(() => 1001));
+    assert.deepEqual(
+      codes,
+      clients.map(() => 1001),
+    );
     assert.deepEqual(await cli.exited, { code: 0, signal: null });
     assert.equal(cli.stdout(), `conduit-ws listening on ${cli.url}\n`);
   });

@@ -47,13 +47,19 @@ describe("conduit-ws with --jwt-secret and --allowed-origins", () => {
   let cli: CliProcess;
   before(async () => {
     cli = await startCli([
-      "--port", "0",
-      "--host", "127.0.0.1",
-      "--jwt-secret", SECRET,
-      "--allowed-origins", "http://allowed.example,https://app.example:8443",
-      "--log-level", "debug",
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      "--jwt-secret",
+      SECRET,
+      "--allowed-origins",
+      "http://allowed.example,https://app.example:8443",
+      "--log-level",
+      "debug",
       // Long enough that a peer which never answers the close frame keeps the server draining.
-      "--shutdown-timeout", "20000",
+      "--shutdown-timeout",
+      "20000",
     ]);
   });
 
@@ -136,8 +142,14 @@ describe("conduit-ws with --jwt-secret and --allowed-origins", () => {
     client.send({ type: "echo", data: 1 });
     await client.next("echo");
     const during = (await get(`${cli.http}/metrics`)).body;
-    assert.equal(sample(during, "conduit_messages_in_total", '{type="echo"}') - sample(before.body, "conduit_messages_in_total", '{type="echo"}'), 1);
-    assert.equal(sample(during, "conduit_messages_out_total", '{type="echo"}') - sample(before.body, "conduit_messages_out_total", '{type="echo"}'), 1);
+    assert.equal(
+      sample(during, "conduit_messages_in_total", '{type="echo"}') - sample(before.body, "conduit_messages_in_total", '{type="echo"}'),
+      1,
+    );
+    assert.equal(
+      sample(during, "conduit_messages_out_total", '{type="echo"}') - sample(before.body, "conduit_messages_out_total", '{type="echo"}'),
+      1,
+    );
     assert.equal(sample(during, "conduit_connections_accepted_total") - sample(before.body, "conduit_connections_accepted_total"), 1);
     // Earlier tests' clients may still be leaving on the server side, so at least this one is open.
     assert.ok(sample(during, "conduit_connections") >= 1);
@@ -186,7 +198,11 @@ describe("conduit-ws configured by environment variables", () => {
     const client = await connect(cli.url);
     assert.equal((await client.request("status")).data.user_id, null, "no --jwt-secret: anonymous");
     const config = await get(`${cli.http}/config`);
-    assert.deepEqual(JSON.parse(config.body), { path: "/realtime", auth: false, protocol: 1 }, "a page learns the path and that no token is needed");
+    assert.deepEqual(
+      JSON.parse(config.body),
+      { path: "/realtime", auth: false, protocol: 1 },
+      "a page learns the path and that no token is needed",
+    );
     assert.equal(await refusedStatus(cli.url.replace("/realtime", "/ws")), 400, "the default path is not served");
     cli.child.kill("SIGINT");
     assert.equal((await client.closed).code, 1001);

@@ -70,7 +70,10 @@ describe("redis cluster across processes", { skip }, () => {
     const orphanId: string = (await orphan.request("status")).data.client_id;
     const { data: before } = await survivor.request("presence", { room: "kill" });
     assert.equal(before.count, 2);
-    assert.ok((await observer.server.nodes()).some((n) => n.nodeId === victim.nodeId), "the victim is listed while alive");
+    assert.ok(
+      (await observer.server.nodes()).some((n) => n.nodeId === victim.nodeId),
+      "the victim is listed while alive",
+    );
 
     await stopNode(victim, "SIGKILL");
     const closed = await orphan.closed;

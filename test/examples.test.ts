@@ -179,7 +179,10 @@ describe("examples", () => {
 
     // The outsider received no chat: a copy would have been written before this reply.
     assert.equal((await outsider.request("ping")).type, "pong");
-    assert.deepEqual(outsider.received.filter((m) => m.type === "chat"), []);
+    assert.deepEqual(
+      outsider.received.filter((m) => m.type === "chat"),
+      [],
+    );
 
     await bob.close();
     await outsider.close();
@@ -263,7 +266,11 @@ describe("examples", () => {
       });
       assert.deepEqual(await member.next("notification"), { type: "notification", data: { text: "deployed" } });
       assert.equal((await other.request("ping")).type, "pong");
-      assert.deepEqual(other.received.filter((m) => m.type === "notification"), [], "not a member");
+      assert.deepEqual(
+        other.received.filter((m) => m.type === "notification"),
+        [],
+        "not a member",
+      );
 
       assert.equal((await postJson(`${ex.http}/notify`, { room: "lobby" })).status, 400, "invalid body");
       const rooms = await fetch(`${ex.http}/rooms/lobby`);

@@ -49,14 +49,21 @@ describe("router: handlers, replies, errors (SPEC §2, §5)", () => {
       });
       server.registerHandler("zod_post", {
         schema: z.object({
-          text: z.string().min(1).transform((s) => s.toUpperCase()),
+          text: z
+            .string()
+            .min(1)
+            .transform((s) => s.toUpperCase()),
           count: z.coerce.number().int(),
         }),
-        handler: (ctx, _client, msg) => ctx.reply("zod_ok", { text: msg.data.text, count: msg.data.count, countType: typeof msg.data.count }),
+        handler: (ctx, _client, msg) =>
+          ctx.reply("zod_ok", { text: msg.data.text, count: msg.data.count, countType: typeof msg.data.count }),
       });
       server.registerHandler("valibot_post", {
         schema: v.object({
-          text: v.pipe(v.string(), v.transform((s) => s.length)),
+          text: v.pipe(
+            v.string(),
+            v.transform((s) => s.length),
+          ),
           tags: v.array(v.string()),
         }),
         handler: (ctx, _client, msg) => ctx.reply("valibot_ok", { length: msg.data.text, tags: msg.data.tags }),
@@ -112,7 +119,11 @@ describe("router: handlers, replies, errors (SPEC §2, §5)", () => {
       assert.equal(typeof reply.data.message, "string");
       assert.doesNotMatch(reply.data.message, /secret|\bat\s+\S+\s+\(|\.ts:\d+|\n/, "no error text or stack trace");
       const rest = await drain(c);
-      assert.deepEqual(rest.filter((m) => m.id === id), [], "no ack after the error");
+      assert.deepEqual(
+        rest.filter((m) => m.id === id),
+        [],
+        "no ack after the error",
+      );
     }
     assert.deepEqual(await c.request("sync_hello", "still here", "after"), { type: "hello", data: { to: "still here" }, id: "after" });
     assert.equal(t.server.clientCount, 1);
@@ -236,7 +247,10 @@ describe("router: binary handler", () => {
     t = await startServer({}, (server) => {
       server.registerBinaryHandler((ctx, client, data) => {
         ctx.reply("binary_received", { bytes: data.length, first: data[0] });
-        client.send("sum", data.reduce((a, b) => a + b, 0));
+        client.send(
+          "sum",
+          data.reduce((a, b) => a + b, 0),
+        );
       });
     });
   });

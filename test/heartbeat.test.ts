@@ -91,9 +91,15 @@ describe("heartbeat (SPEC §4)", () => {
       type: "member_left",
       data: { room: "hb", client_id: silentId, user_id: null },
     });
-    assert.deepEqual(disconnects.filter((d) => d.id === silentId), [{ id: silentId, reason: "heartbeat_timeout" }]);
+    assert.deepEqual(
+      disconnects.filter((d) => d.id === silentId),
+      [{ id: silentId, reason: "heartbeat_timeout" }],
+    );
     assert.equal(t.server.getClient(silentId), undefined);
-    assert.deepEqual(t.server.getRoomClients("hb").map((c) => c.id), [liveId]);
+    assert.deepEqual(
+      t.server.getRoomClients("hb").map((c) => c.id),
+      [liveId],
+    );
     assert.deepEqual(t.server.rooms(), ["hb"], "the silent client's own room is deleted");
     assert.equal(t.server.clientCount, 1);
     assert.deepEqual(await drain(live), []);
@@ -141,7 +147,12 @@ describe("heartbeat sweep in slices", () => {
   }
 
   function sweepOf(hub: Map<number, Target>, interval: number, timeout: number): HeartbeatSweep {
-    return new HeartbeatSweep(interval, timeout, () => hub.values(), () => hub.size);
+    return new HeartbeatSweep(
+      interval,
+      timeout,
+      () => hub.values(),
+      () => hub.size,
+    );
   }
 
   it("at the default 30 s, pings a thirtieth of the clients per tick and every client once per pass", () => {
@@ -159,7 +170,11 @@ describe("heartbeat sweep in slices", () => {
     assert.deepEqual(perTick, Array(25).fill(4), "⌈100 / 30⌉ = 4 a tick");
     assert.deepEqual(new Set([...hub.values()].map((target) => target.pings)), new Set([1]), "each pinged once");
     sweep.tick(1000);
-    assert.deepEqual([...hub.values()].slice(0, 5).map((target) => target.pings), [2, 2, 2, 2, 1], "the next pass starts over");
+    assert.deepEqual(
+      [...hub.values()].slice(0, 5).map((target) => target.pings),
+      [2, 2, 2, 2, 1],
+      "the next pass starts over",
+    );
   });
 
   it("terminates the silent when their turn comes, pings the rest, and goes on past the removed", () => {
@@ -171,7 +186,10 @@ describe("heartbeat sweep in slices", () => {
     assert.equal(hub.has(1) || hub.has(40), false);
     const survivors = [...hub.values()];
     assert.equal(survivors.length, 58);
-    assert.ok(survivors.every((target) => target.pings >= 1 && !target.terminated), "every other client was pinged");
+    assert.ok(
+      survivors.every((target) => target.pings >= 1 && !target.terminated),
+      "every other client was pinged",
+    );
   });
 
   it("reaches clients that connect during a pass in that pass", () => {
@@ -189,7 +207,10 @@ describe("heartbeat sweep in slices", () => {
     assert.equal(sweep.slices, 1);
     sweep.tick(100);
     sweep.tick(200);
-    assert.deepEqual([...hub.values()].map((target) => target.pings), [2, 2, 2, 2, 2]);
+    assert.deepEqual(
+      [...hub.values()].map((target) => target.pings),
+      [2, 2, 2, 2, 2],
+    );
   });
 
   it("does not ping a client younger than half the slack between timeout and interval, but still ends it if silent", () => {

@@ -123,7 +123,11 @@ describe("lifecycle: graceful shutdown (SPEC §5)", () => {
     assert.ok(seen[0]!.types.includes("room-news") && seen[1]!.types.includes("room-news"));
     assert.ok(!seen[2]!.types.includes("room-news"));
     const items = clients[2]!.received.filter((m) => m.type === "item").map((m) => m.data.n as number);
-    assert.deepEqual(items, Array.from({ length: BURST }, (_, n) => n), "every queued message, in order, before the close");
+    assert.deepEqual(
+      items,
+      Array.from({ length: BURST }, (_, n) => n),
+      "every queued message, in order, before the close",
+    );
 
     assert.equal(t.server.clientCount, 0);
     assert.deepEqual(t.server.rooms(), []);

@@ -56,7 +56,7 @@ describe("parseMessage: the envelope", () => {
   });
 
   it("refuses bad JSON and non-objects", () => {
-    for (const text of ["", "{", "{'type':'x'}", "undefined", "{\"type\":\"x\",}"]) {
+    for (const text of ["", "{", "{'type':'x'}", "undefined", '{"type":"x",}']) {
       const result = parseMessage(text);
       assert.equal(result.ok, false, text);
       if (!result.ok) assert.equal(result.code, "invalid_json", text);
@@ -111,7 +111,20 @@ describe("invalidRoomReason: room name rules", () => {
   });
 
   it("refuses empty, non-string, longer than 128, or control characters, with a reason", () => {
-    for (const room of ["", "y".repeat(129), "a\u0000", "line\nbreak", "\u001f", "del\u007f", "c1\u0080", "c1\u009f", 7, null, undefined, {}]) {
+    for (const room of [
+      "",
+      "y".repeat(129),
+      "a\u0000",
+      "line\nbreak",
+      "\u001f",
+      "del\u007f",
+      "c1\u0080",
+      "c1\u009f",
+      7,
+      null,
+      undefined,
+      {},
+    ]) {
       const reason = invalidRoomReason(room);
       assert.equal(typeof reason, "string", JSON.stringify(room));
       assert.ok(reason!.length > 0);
@@ -153,12 +166,15 @@ describe("resolveOptions: defaults and errors that say how to fix them", () => {
       [{ maxBufferedBytes: 1000, droppableBufferedBytes: 2000 }, /"droppableBufferedBytes".*"maxBufferedBytes"/],
     ];
     for (const [options, message] of bad) {
-      assert.throws(() => resolveOptions(options as never), (error: unknown) => {
-        assert.ok(error instanceof TypeError, JSON.stringify(options));
-        assert.match(error.message, message);
-        assert.match(error.message, /^conduit-ws: /);
-        return true;
-      });
+      assert.throws(
+        () => resolveOptions(options as never),
+        (error: unknown) => {
+          assert.ok(error instanceof TypeError, JSON.stringify(options));
+          assert.match(error.message, message);
+          assert.match(error.message, /^conduit-ws: /);
+          return true;
+        },
+      );
     }
   });
 
@@ -171,7 +187,10 @@ describe("client ids", () => {
   it("are distinct version 4 UUIDs in canonical form, across refills of the random pool", () => {
     const ids = Array.from({ length: 1000 }, () => randomClientId());
     const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-    assert.deepEqual(ids.filter((id) => !uuidV4.test(id)), []);
+    assert.deepEqual(
+      ids.filter((id) => !uuidV4.test(id)),
+      [],
+    );
     assert.equal(new Set(ids).size, ids.length);
     // Every hex digit appears in every free position over 1,000 ids: the bytes are random, not a pattern.
     for (const position of [0, 9, 15, 20, 35]) {

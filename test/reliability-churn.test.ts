@@ -118,10 +118,7 @@ describe("churn: 20,000 connect/join/disconnect cycles", () => {
     await churn(child.port, WARM_UP, CYCLES);
     const seconds = (Date.now() - began) / 1000;
     const left = await settled(child);
-    assert.deepEqual(
-      { clients: left.clients, rooms: left.rooms, sockets: left.sockets },
-      { clients: 0, rooms: 0, sockets: 0 },
-    );
+    assert.deepEqual({ clients: left.clients, rooms: left.rooms, sockets: left.sockets }, { clients: 0, rooms: 0, sockets: 0 });
     const end = await child.stats(true);
     assert.deepEqual(end.listeners, start.listeners, "listeners on the HTTP server");
     assert.equal(end.resources.Timeout ?? 0, start.resources.Timeout ?? 0, "timers");

@@ -100,10 +100,16 @@ describe("fuzz: the parser", () => {
 
   it("never throws on arbitrary strings and bytes", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ unit: "binary", maxLength: 200 }), fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString())), (text) => {
-        const result = parseMessage(text);
-        if (!result.ok) assert.ok(result.code === ErrorCode.InvalidJson || result.code === ErrorCode.InvalidMessage);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: "binary", maxLength: 200 }),
+          fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString()),
+        ),
+        (text) => {
+          const result = parseMessage(text);
+          if (!result.ok) assert.ok(result.code === ErrorCode.InvalidJson || result.code === ErrorCode.InvalidMessage);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -185,7 +191,18 @@ function isWellFormedUtf8(bytes: Buffer): boolean {
 }
 
 describe("fuzz: whatever handlers do, every request gets exactly one reply", () => {
-  const behaviours = ["reply", "reply_twice", "reply_error", "nothing", "throw", "reject", "hang", "unserialisable", "late_reply", "async_nothing"] as const;
+  const behaviours = [
+    "reply",
+    "reply_twice",
+    "reply_error",
+    "nothing",
+    "throw",
+    "reject",
+    "hang",
+    "unserialisable",
+    "late_reply",
+    "async_nothing",
+  ] as const;
   type Behaviour = (typeof behaviours)[number];
   let t: TestServer;
   before(async () => {

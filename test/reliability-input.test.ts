@@ -77,7 +77,7 @@ describe("input: bad frames in bursts", () => {
       [Buffer.alloc(0), "binary_not_supported"],
     ];
     for (let round = 0; round < 20; round++) {
-      for (const [frame] of bad) (typeof frame === "string" ? c.send(frame) : c.ws.send(frame));
+      for (const [frame] of bad) typeof frame === "string" ? c.send(frame) : c.ws.send(frame);
       c.send({ type: "echo", data: round, id: `r${round}` });
     }
     await fence(c);

@@ -74,16 +74,16 @@ describe("protocol violations close the connection with the RFC 6455 code", () =
     ["close frame with reserved code 1005", encodeFrame({ opcode: Opcode.Close, payload: closePayload(1005) }), 1002],
     ["close frame with code 999", encodeFrame({ opcode: Opcode.Close, payload: closePayload(999) }), 1002],
     ["continuation without a first fragment", encodeFrame({ opcode: Opcode.Continuation, payload: "x" }), 1002],
-    [
-      "a new text frame inside a fragmented message",
-      Buffer.concat([text('{"type":', { fin: false }), text('{"type":"ping"}')]),
-      1002,
-    ],
+    ["a new text frame inside a fragmented message", Buffer.concat([text('{"type":', { fin: false }), text('{"type":"ping"}')]), 1002],
     ["invalid UTF-8 in a text frame", text(Buffer.concat([Buffer.from('{"type":"'), invalidUtf8, Buffer.from('"}')])), 1007],
     ["invalid UTF-8 split across fragments", fragmentedEcho(invalidUtf8, 2), 1007],
     ["truncated UTF-8 at the end of the last fragment", fragmentedEcho(Buffer.from([0xe2, 0x82]), 1), 1007],
     ["an overlong UTF-8 encoding", text(Buffer.concat([Buffer.from('{"type":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')])), 1007],
-    ["a UTF-16 surrogate encoded in UTF-8", text(Buffer.concat([Buffer.from('{"type":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')])), 1007],
+    [
+      "a UTF-16 surrogate encoded in UTF-8",
+      text(Buffer.concat([Buffer.from('{"type":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')])),
+      1007,
+    ],
     [
       "invalid UTF-8 in a close reason",
       encodeFrame({ opcode: Opcode.Close, payload: closePayload(1000, Buffer.from([0xff, 0xfe])) }),
@@ -172,9 +172,7 @@ describe("compression bombs (enableCompression: true)", () => {
     assert.ok(bomb.length < 64 * 1024, `compressed size ${bomb.length}`);
     const frame = encodeFrame({ opcode: Opcode.Text, payload: bomb, rsv1: true });
     const peers = await Promise.all(
-      Array.from({ length: 5 }, () =>
-        RawWebSocket.connect(child.port, { headers: { "Sec-WebSocket-Extensions": "permessage-deflate" } }),
-      ),
+      Array.from({ length: 5 }, () => RawWebSocket.connect(child.port, { headers: { "Sec-WebSocket-Extensions": "permessage-deflate" } })),
     );
     for (const peer of peers) assert.match(peer.responseHead, /permessage-deflate/i);
     const start = await child.stats(true);
@@ -193,7 +191,10 @@ describe("compression bombs (enableCompression: true)", () => {
     await ok.until((frames) => frames.some((f) => f.opcode === Opcode.Text), "a reply");
     const reply = ok.frames.find((f) => f.opcode === Opcode.Text)!;
     assert.equal(reply.rsv1, true, "the reply is compressed too");
-    assert.match(inflateRawSync(Buffer.concat([reply.payload, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlib.Z_SYNC_FLUSH }).toString(), /"type":"pong"/);
+    assert.match(
+      inflateRawSync(Buffer.concat([reply.payload, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlib.Z_SYNC_FLUSH }).toString(),
+      /"type":"pong"/,
+    );
     ok.destroy();
   });
 });

@@ -92,7 +92,13 @@ describe("safety: prototype pollution", () => {
 
   it("nothing is evaluated: code in data comes back as text", async () => {
     const c = await connect(t.url);
-    const payloads = ["${process.exit(1)}", "`process.exit(1)`", "(() => { throw 1 })()", "require('child_process')", { $where: "sleep(1)" }];
+    const payloads = [
+      "${process.exit(1)}",
+      "`process.exit(1)`",
+      "(() => { throw 1 })()",
+      "require('child_process')",
+      { $where: "sleep(1)" },
+    ];
     for (const payload of payloads) {
       assert.deepEqual((await c.request("echo", payload, "x")).data, { original: payload });
     }

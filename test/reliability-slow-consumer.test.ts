@@ -112,7 +112,9 @@ describe("slow consumers: 100 MiB broadcast to a room with a member that never r
     const growth = end.maxRss - start.rss;
     assert.ok(growth < RSS_GROWTH_BOUND, `server RSS grew by ${(growth / MiB).toFixed(1)} MiB while 100 MiB passed`);
     assert.equal(end.clients, 2, "the slow member left the hub");
-    console.log(`# slow consumer: server RSS ${(start.rss / MiB).toFixed(1)} MiB -> peak ${(end.maxRss / MiB).toFixed(1)} MiB (growth ${(growth / MiB).toFixed(1)} MiB)`);
+    console.log(
+      `# slow consumer: server RSS ${(start.rss / MiB).toFixed(1)} MiB -> peak ${(end.maxRss / MiB).toFixed(1)} MiB (growth ${(growth / MiB).toFixed(1)} MiB)`,
+    );
 
     // The close frame was queued behind the bytes the member had not read: it sees 1013 once it reads.
     slow.resume();
@@ -159,7 +161,10 @@ describe("slow consumers: droppable sends", () => {
     assert.ok(readerTicks > 0, "the reading member receives ticks");
     assert.ok(t.server.getClient(slowId)?.isOpen, "the member that does not read is still connected");
     assert.ok(t.server.getClient(slowId)!.bufferedAmount <= 256 * 1024, "and its unsent bytes stay under maxBufferedBytes");
-    assert.deepEqual(disconnects.filter((d) => d.id === slowId), []);
+    assert.deepEqual(
+      disconnects.filter((d) => d.id === slowId),
+      [],
+    );
 
     // Reading again, it gets the ticks that were queued for it, then answers as before.
     slow.resume();
@@ -179,12 +184,18 @@ describe("slow consumers: droppable sends", () => {
     assert.equal(t.server.getClient(data.client_id)!.send("huge", huge, { droppable: true }), false);
     await fence(c);
     assert.ok(t.server.getClient(data.client_id)?.isOpen, "still connected");
-    assert.deepEqual(c.received.filter((m) => m.type === "huge"), []);
+    assert.deepEqual(
+      c.received.filter((m) => m.type === "huge"),
+      [],
+    );
 
     // Without droppable, a message that can never fit is a slow-consumer close: 1013.
     t.server.broadcastToRoom("huge", "huge", huge);
     assert.equal((await within(c.closed, 10_000, "the close")).code, 1013);
-    assert.deepEqual(disconnects.filter((d) => d.id === data.client_id).map((d) => d.reason), ["slow_consumer"]);
+    assert.deepEqual(
+      disconnects.filter((d) => d.id === data.client_id).map((d) => d.reason),
+      ["slow_consumer"],
+    );
   });
 
   it("a compressed connection that stops reading is closed with 1013 too", async () => {

@@ -71,16 +71,26 @@ describe("rooms and broadcast (SPEC §2)", () => {
   });
 
   it("each of the nine reserved types is refused as a broadcast type, to a room or to all", async () => {
-    assert.deepEqual(
-      [...RESERVED_TYPES].sort(),
-      ["ack", "error", "member_joined", "member_left", "pong", "presence", "room_joined", "room_left", "status"],
-    );
+    assert.deepEqual([...RESERVED_TYPES].sort(), [
+      "ack",
+      "error",
+      "member_joined",
+      "member_left",
+      "pong",
+      "presence",
+      "room_joined",
+      "room_left",
+      "status",
+    ]);
     const [a, b] = await Promise.all([connect(t.url), connect(t.url)]);
     await join(a, "reserved");
     await join(b, "reserved");
     await Promise.all([drain(a), drain(b)]);
     for (const type of RESERVED_TYPES) {
-      for (const data of [{ room: "reserved", type, payload: 1 }, { type, payload: 1 }]) {
+      for (const data of [
+        { room: "reserved", type, payload: 1 },
+        { type, payload: 1 },
+      ]) {
         const reply = await a.request("broadcast", data);
         assert.equal(reply.type, "error", `${type} ${JSON.stringify(data)}`);
         assert.equal(reply.data.code, "reserved_type");
@@ -169,7 +179,11 @@ describe("rooms and broadcast (SPEC §2)", () => {
     assert.equal(missing.data.code, "invalid_room");
     const longest = "y".repeat(128);
     assert.deepEqual(await c.request("join_room", { room: longest }, "ok"), { type: "room_joined", data: { room: longest }, id: "ok" });
-    assert.deepEqual(await c.request("join_room", { room: "ünïcödé 🚀" }, "u"), { type: "room_joined", data: { room: "ünïcödé 🚀" }, id: "u" });
+    assert.deepEqual(await c.request("join_room", { room: "ünïcödé 🚀" }, "u"), {
+      type: "room_joined",
+      data: { room: "ünïcödé 🚀" },
+      id: "u",
+    });
     await c.close();
   });
 
@@ -236,7 +250,13 @@ describe("rooms: the server API", () => {
     assert.deepEqual((await a.request("status")).data.rooms, ["lobby"]);
     assert.deepEqual(t.server.rooms(), ["lobby"]);
     assert.equal(await t.server.roomSize("lobby"), 2);
-    assert.deepEqual(t.server.getRoomClients("lobby").map((c) => c.id).sort(), [idA, idB].sort());
+    assert.deepEqual(
+      t.server
+        .getRoomClients("lobby")
+        .map((c) => c.id)
+        .sort(),
+      [idA, idB].sort(),
+    );
     assert.deepEqual(t.server.getRoomClients("nowhere"), []);
     assert.equal(await t.server.roomSize("nowhere"), 0);
     await Promise.all([drain(a), drain(b)]);
@@ -258,7 +278,10 @@ describe("rooms: the server API", () => {
     assert.deepEqual(await a.request("move", { from: "lobby", to: "den" }, "mv"), { type: "moved", data: { ok: true }, id: "mv" });
     assert.deepEqual((await a.request("status")).data.rooms, ["den"]);
     assert.deepEqual(t.server.rooms().sort(), ["den", "lobby"]);
-    assert.deepEqual(t.server.getRoomClients("lobby").map((c) => c.id), [idB]);
+    assert.deepEqual(
+      t.server.getRoomClients("lobby").map((c) => c.id),
+      [idB],
+    );
     assert.equal((await b.next("member_left")).data.client_id, idA);
     await closeAll(a, b);
   });

@@ -23,11 +23,7 @@ import { startServer, type TestServer } from "./helpers/server.js";
 const fastRetry = { initialDelay: 20, maxDelay: 200 };
 
 /** A client that is closed when the test ends. */
-function client<E extends object = Record<string, unknown>>(
-  t: TestContext,
-  url: string,
-  options: ClientOptions = {},
-): ConduitClient<E> {
+function client<E extends object = Record<string, unknown>>(t: TestContext, url: string, options: ClientOptions = {}): ConduitClient<E> {
   const c = new ConduitClient<E>(url, { reconnect: fastRetry, ...options });
   t.after(() => c.close());
   return c;
@@ -275,11 +271,28 @@ describe("client SDK: queue and states", () => {
 
   it("backoffDelay grows by the factor, is capped, and jitter only shortens it", () => {
     const options = { ...defaultReconnect, initialDelay: 100, maxDelay: 1000, factor: 2, jitter: 0.5 };
-    assert.equal(backoffDelay(1, options, () => 0), 100);
-    assert.equal(backoffDelay(3, options, () => 0), 400);
-    assert.equal(backoffDelay(10, options, () => 0), 1000, "capped at maxDelay");
-    assert.equal(backoffDelay(10, options, () => 1), 500, "full jitter halves it at most");
-    assert.equal(backoffDelay(2, options, () => 0.5), 150);
+    assert.equal(
+      backoffDelay(1, options, () => 0),
+      100,
+    );
+    assert.equal(
+      backoffDelay(3, options, () => 0),
+      400,
+    );
+    assert.equal(
+      backoffDelay(10, options, () => 0),
+      1000,
+      "capped at maxDelay",
+    );
+    assert.equal(
+      backoffDelay(10, options, () => 1),
+      500,
+      "full jitter halves it at most",
+    );
+    assert.equal(
+      backoffDelay(2, options, () => 0.5),
+      150,
+    );
   });
 });
 
@@ -332,8 +345,14 @@ describe("client SDK: tokens and reconnection", () => {
     const queued = nextMessage<string>(c, "chat");
     await back;
     // "open" is reported after the rooms were joined again: the server already has us in both.
-    assert.deepEqual((await second.server.roomMembers("r1")).map((m) => m.userId), ["ada"]);
-    assert.deepEqual((await second.server.roomMembers("r2")).map((m) => m.userId), ["ada"]);
+    assert.deepEqual(
+      (await second.server.roomMembers("r1")).map((m) => m.userId),
+      ["ada"],
+    );
+    assert.deepEqual(
+      (await second.server.roomMembers("r2")).map((m) => m.userId),
+      ["ada"],
+    );
     assert.equal(await queued, "sent while down", "the queued broadcast went out after the rejoin");
     assert.ok(calls >= 2 && tokens.at(-1) === `t${calls}`, "the token function ran again for the new connection");
 

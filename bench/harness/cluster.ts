@@ -62,7 +62,14 @@ export async function runCluster(ctx: Context, kind: ServerKind, nodes: 1 | 2): 
     // Node A first: the sender is the first connection of the load process.
     const membersPerNode = split(size.members, Math.ceil(size.members / nodes));
     for (const [i, server] of servers.entries()) {
-      const command = { op: "connect", kind: server.clientKind, url: server.url, count: membersPerNode[i]!, concurrency: 100, startAt: now() } as const;
+      const command = {
+        op: "connect",
+        kind: server.clientKind,
+        url: server.url,
+        count: membersPerNode[i]!,
+        concurrency: 100,
+        startAt: now(),
+      } as const;
       const result = await send<ConnectResult>(load!, command, 300_000);
       if (result.failed > 0) throw new Error(`${result.failed} connections to node ${NODE_NAMES[i]} failed: ${result.errors.join("; ")}`);
     }

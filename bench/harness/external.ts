@@ -37,7 +37,9 @@ interface ExternalOptions {
 /** Starts a process and resolves when its stdout matched `ready`; rejects (and kills it) otherwise. */
 function startExternal(options: ExternalOptions): Promise<External> {
   const [command, argv] =
-    options.cpu === undefined ? [options.command, options.args] : ["taskset", ["--cpu-list", String(options.cpu), options.command, ...options.args]];
+    options.cpu === undefined
+      ? [options.command, options.args]
+      : ["taskset", ["--cpu-list", String(options.cpu), options.command, ...options.args]];
   const child = spawn(command, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   track(child);
   let output = "";

@@ -37,7 +37,9 @@ export function buildNativeClient(): string {
   if (built !== undefined && built.mtimeMs >= statSync(SOURCE).mtimeMs) return BINARY;
   mkdirSync(BUILD_DIR, { recursive: true });
   try {
-    execFileSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", "-std=c11", "-o", BINARY, SOURCE, "-lm"], { stdio: ["ignore", "ignore", "pipe"] });
+    execFileSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", "-std=c11", "-o", BINARY, SOURCE, "-lm"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
   } catch (error) {
     const detail = (error as { stderr?: Buffer }).stderr?.toString().trim() ?? String(error);
     throw new Error(`could not build the native latency client (install gcc, or run with --latency-client node): ${detail}`);

@@ -44,11 +44,24 @@ function fold(key: string, values: readonly unknown[]): unknown {
     // Failure messages: every distinct one. Per-process or per-worker figures: element by element.
     const arrays = values as unknown[][];
     if (typeof first[0] === "string") return [...new Set(arrays.flat())];
-    return first.map((_, index) => fold(key, arrays.map((array) => array[index])));
+    return first.map((_, index) =>
+      fold(
+        key,
+        arrays.map((array) => array[index]),
+      ),
+    );
   }
   if (typeof first === "object" && first !== null) {
     const objects = values as Record<string, unknown>[];
-    return Object.fromEntries(Object.keys(first).map((field) => [field, fold(field, objects.map((object) => object[field]))]));
+    return Object.fromEntries(
+      Object.keys(first).map((field) => [
+        field,
+        fold(
+          field,
+          objects.map((object) => object[field]),
+        ),
+      ]),
+    );
   }
   return first;
 }

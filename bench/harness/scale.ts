@@ -78,7 +78,11 @@ export async function runScale(ctx: Context): Promise<ScaleRow> {
     const url = cli.url;
     const work = Promise.all(
       loads.map((load, i) =>
-        send<ConnectResult>(load, { op: "connect", kind: "ws-protocol", url, count: counts[i]!, concurrency: perProcess, startAt }, 600_000),
+        send<ConnectResult>(
+          load,
+          { op: "connect", kind: "ws-protocol", url, count: counts[i]!, concurrency: perProcess, startAt },
+          600_000,
+        ),
       ),
     );
     const { value: connected, cpu: connectCpu } = await measured(ctx, { serverPids }, loads, startAt, work);

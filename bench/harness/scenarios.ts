@@ -106,7 +106,11 @@ export function runConnect(ctx: Context, kind: ServerKind): Promise<ConnectRow> 
     const perProcess = Math.max(1, Math.round(concurrency / loads.length));
     const work = Promise.all(
       loads.map((load, i) =>
-        send<ConnectResult>(load, { op: "connect", kind: server.clientKind, url: server.url, count: counts[i]!, concurrency: perProcess, startAt }, 600_000),
+        send<ConnectResult>(
+          load,
+          { op: "connect", kind: server.clientKind, url: server.url, count: counts[i]!, concurrency: perProcess, startAt },
+          600_000,
+        ),
       ),
     );
     const { value: results, cpu } = await measured(ctx, { serverPids: [server.child.pid] }, loads, startAt, work);
@@ -156,7 +160,14 @@ async function withNativeClient<T>(
   room: string | undefined,
   body: (client: NativeClient) => Promise<T>,
 ): Promise<T> {
-  const client = await NativeClient.open({ url: server.url, clientKind: server.clientKind, count, room, cpu: ctx.options.loadCpu, timeoutMs: 300_000 });
+  const client = await NativeClient.open({
+    url: server.url,
+    clientKind: server.clientKind,
+    count,
+    room,
+    cpu: ctx.options.loadCpu,
+    timeoutMs: 300_000,
+  });
   try {
     return await body(client);
   } finally {
@@ -167,7 +178,13 @@ async function withNativeClient<T>(
 /** A fan-out round with every member in one native client. */
 function nativeFanoutRound(ctx: Context, server: RunningServer, size: RoundSize): Promise<FanoutRow> {
   return withNativeClient(ctx, server, size.clients, ROOM, async (client) => {
-    const round = { startAt: now() + 300, warmup: size.warmup, broadcasts: size.broadcasts, intervalMs: size.intervalMs, graceMs: GRACE_MS };
+    const round = {
+      startAt: now() + 300,
+      warmup: size.warmup,
+      broadcasts: size.broadcasts,
+      intervalMs: size.intervalMs,
+      graceMs: GRACE_MS,
+    };
     const work = client.fanout(round, roundMs(size) + 60_000).then((result) => [result]);
     return fanoutRow(size, await measured(ctx, { serverPids: [server.child.pid] }, [client], round.startAt, work));
   });
@@ -189,7 +206,16 @@ export async function fanoutRound(ctx: Context, loads: Child[], pids: Measured, 
     loads.map((load, i) =>
       send<FanoutResult>(
         load,
-        { op: "fanout", room: ROOM, broadcasts: size.broadcasts, warmup: size.warmup, intervalMs: size.intervalMs, startAt, sender: i === 0, graceMs },
+        {
+          op: "fanout",
+          room: ROOM,
+          broadcasts: size.broadcasts,
+          warmup: size.warmup,
+          intervalMs: size.intervalMs,
+          startAt,
+          sender: i === 0,
+          graceMs,
+        },
         roundMs(size) + 60_000,
       ),
     ),

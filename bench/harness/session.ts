@@ -152,7 +152,11 @@ export async function connectAll(ctx: Context, server: RunningServer, total: num
   const startAt = now();
   const results = await Promise.all(
     loads.map((load, i) =>
-      send<ConnectResult>(load, { op: "connect", kind: server.clientKind, url: server.url, count: counts[i]!, concurrency: 100, startAt }, 300_000),
+      send<ConnectResult>(
+        load,
+        { op: "connect", kind: server.clientKind, url: server.url, count: counts[i]!, concurrency: 100, startAt },
+        300_000,
+      ),
     ),
   );
   const failed = results.reduce((sum, result) => sum + result.failed, 0);
@@ -235,19 +239,29 @@ export async function warmUp(ctx: Context): Promise<void> {
       const loads = ctx.loads;
       await Promise.all(
         loads.map((load) =>
-          send(load, { op: "connect", kind: server.clientKind, url: server.url, count: perProcess, concurrency: 50, startAt: now() }, 120_000),
+          send(
+            load,
+            { op: "connect", kind: server.clientKind, url: server.url, count: perProcess, concurrency: 50, startAt: now() },
+            120_000,
+          ),
         ),
       );
       await Promise.all(loads.map((load) => send(load, { op: "join", room: ROOM }, 60_000)));
       const fanoutAt = now() + 100;
       await Promise.all(
         loads.map((load, i) =>
-          send(load, { op: "fanout", room: ROOM, broadcasts: 20, warmup: 0, intervalMs: 10, startAt: fanoutAt, sender: i === 0, graceMs: 2_000 }, 60_000),
+          send(
+            load,
+            { op: "fanout", room: ROOM, broadcasts: 20, warmup: 0, intervalMs: 10, startAt: fanoutAt, sender: i === 0, graceMs: 2_000 },
+            60_000,
+          ),
         ),
       );
       const echoAt = now() + 100;
       await Promise.all(
-        loads.map((load) => send(load, { op: "echo", ratePerClient: 10, warmupMs: 0, durationMs: 500, startAt: echoAt, graceMs: 2_000 }, 60_000)),
+        loads.map((load) =>
+          send(load, { op: "echo", ratePerClient: 10, warmupMs: 0, durationMs: 500, startAt: echoAt, graceMs: 2_000 }, 60_000),
+        ),
       );
     });
   }

@@ -101,7 +101,9 @@ class ProtocolClient implements BenchClient {
   }
 
   broadcast(room: string, seq: number, sentAt: number): void {
-    this.#socket.sendText(`{"type":"broadcast","data":{"room":${JSON.stringify(room)},"type":"${TICK}","payload":{"seq":${seq},"t":${sentAt}}}}`);
+    this.#socket.sendText(
+      `{"type":"broadcast","data":{"room":${JSON.stringify(room)},"type":"${TICK}","payload":{"seq":${seq},"t":${sentAt}}}}`,
+    );
   }
 
   echo(sentAt: number): void {

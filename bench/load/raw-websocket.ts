@@ -52,7 +52,9 @@ export class RawWebSocket {
   private constructor(url: string, timeoutMs: number) {
     const { hostname, port, pathname, search } = new URL(url);
     const key = randomBytes(16).toString("base64");
-    const expectedAccept = createHash("sha1").update(key + GUID).digest("base64");
+    const expectedAccept = createHash("sha1")
+      .update(key + GUID)
+      .digest("base64");
     this.#opened = new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.#settleOpen(new Error(`no handshake within ${timeoutMs} ms`)), timeoutMs);
       this.#settleOpen = (error) => {

@@ -41,7 +41,14 @@ export function cpuMs(pid: number, ticksPerSecond: number): number {
  */
 export function stealMs(cpus: readonly number[], ticksPerSecond: number): number[] | undefined {
   const lines = readFileSync("/proc/stat", "utf8").split("\n");
-  const steals = cpus.map((cpu) => Number(lines.find((line) => line.startsWith(`cpu${cpu} `))?.trim().split(/\s+/)[8]));
+  const steals = cpus.map((cpu) =>
+    Number(
+      lines
+        .find((line) => line.startsWith(`cpu${cpu} `))
+        ?.trim()
+        .split(/\s+/)[8],
+    ),
+  );
   return steals.some(Number.isNaN) ? undefined : steals.map((ticks) => (ticks * 1000) / ticksPerSecond);
 }
 

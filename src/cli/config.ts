@@ -77,6 +77,7 @@ interface FlagSpec {
 const MAX_TIMER_MS = 2_147_483_647;
 
 /** The flags, in the order `--help` lists them. */
+// biome-ignore format: one flag per line reads as a table
 export const FLAGS: readonly FlagSpec[] = [
   { name: "port", env: "PORT", arg: "N", defaultText: "8080", help: "TCP port (0 picks a free one)" },
   { name: "host", env: "HOST", arg: "ADDR", defaultText: "0.0.0.0", help: "bind address (127.0.0.1: this machine only; :: for IPv6)" },
@@ -196,9 +197,7 @@ function integer(raw: RawValue | undefined, fallback: number, min: number, max: 
   const value = raw.value.trim();
   const parsed = /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-    throw new ConfigError(
-      `invalid ${raw.source} ${JSON.stringify(raw.value)}: expected a whole number from ${min} to ${max} (${unit})`,
-    );
+    throw new ConfigError(`invalid ${raw.source} ${JSON.stringify(raw.value)}: expected a whole number from ${min} to ${max} (${unit})`);
   }
   return parsed;
 }
@@ -209,7 +208,9 @@ function host(raw: RawValue | undefined): string {
   // A bracketed IPv6 address is how users write it in URLs; listen() wants it bare.
   const bare = value.startsWith("[") && value.endsWith("]") ? value.slice(1, -1) : value;
   if (!/^[A-Za-z0-9.:_-]+$/.test(bare)) {
-    throw new ConfigError(`invalid ${raw.source} ${JSON.stringify(raw.value)}: expected an address like 0.0.0.0, 127.0.0.1, :: or a host name`);
+    throw new ConfigError(
+      `invalid ${raw.source} ${JSON.stringify(raw.value)}: expected an address like 0.0.0.0, 127.0.0.1, :: or a host name`,
+    );
   }
   return bare;
 }
@@ -218,17 +219,24 @@ function path(raw: RawValue | undefined): string {
   if (raw === undefined) return defaultOptions.path;
   const value = raw.value;
   if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(value)) {
-    throw new ConfigError(`invalid ${raw.source} ${JSON.stringify(value)}: expected a URL path starting with "/" and without a query string, e.g. /ws`);
+    throw new ConfigError(
+      `invalid ${raw.source} ${JSON.stringify(value)}: expected a URL path starting with "/" and without a query string, e.g. /ws`,
+    );
   }
   return value;
 }
 
 function origins(raw: RawValue | undefined): string[] | undefined {
   if (raw === undefined) return undefined;
-  const items = raw.value.split(",").map((item) => item.trim()).filter(Boolean);
+  const items = raw.value
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
   if (items.length === 1 && items[0] === "*") return undefined;
   if (items.length === 0) {
-    throw new ConfigError(`invalid ${raw.source}: expected a comma-separated list of origins like https://app.example,http://localhost:3000 (or * for any)`);
+    throw new ConfigError(
+      `invalid ${raw.source}: expected a comma-separated list of origins like https://app.example,http://localhost:3000 (or * for any)`,
+    );
   }
   return items.map((item) => {
     const url = tryUrl(item);

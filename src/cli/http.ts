@@ -88,7 +88,12 @@ export function createRequestListener(options: HttpRoutesOptions): RequestListen
     const path = pathOf(request);
     options.logger.debug({ method: request.method, url: path }, "http request");
     const known =
-      path === "/" || path === "/healthz" || path === "/metrics" || path === "/config" || path === options.wsPath || path.startsWith("/sdk/");
+      path === "/" ||
+      path === "/healthz" ||
+      path === "/metrics" ||
+      path === "/config" ||
+      path === options.wsPath ||
+      path.startsWith("/sdk/");
     if (!known) return send(request, response, 404, "text/plain; charset=utf-8", "not found\n");
     if (request.method !== "GET" && request.method !== "HEAD") {
       response.setHeader("Allow", "GET, HEAD");

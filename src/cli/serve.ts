@@ -60,8 +60,7 @@ export async function serve(config: CliConfig, logger: Logger, hooks: ServeHooks
       wsPath: config.path,
       auth: config.jwtSecret !== undefined,
       isDraining: () => draining,
-      metrics:
-        hooks.metrics ?? (async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() })),
+      metrics: hooks.metrics ?? (async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() })),
       demoFile: DEFAULT_DEMO_FILE,
       sdkDir: DEFAULT_SDK_DIR,
       logger,

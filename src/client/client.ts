@@ -114,9 +114,7 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
     this.url = resolveUrl(url).toString();
     const Impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (Impl === undefined) {
-      throw new TypeError(
-        "ConduitClient: no global WebSocket; pass the WebSocket option or import @conduit/websocket/client from Node",
-      );
+      throw new TypeError("ConduitClient: no global WebSocket; pass the WebSocket option or import @conduit/websocket/client from Node");
     }
     this.#WebSocket = Impl;
     this.#token = options.token;
@@ -259,9 +257,7 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
   async #onOpen(socket: WebSocketLike, epoch: number): Promise<void> {
     // Rooms first: a queued broadcast to a room must find the room joined again.
     const rooms = [...this.#rooms];
-    const outcomes = await Promise.allSettled(
-      rooms.map((room) => this.#request("join_room", { room }, this.#requestTimeout, true)),
-    );
+    const outcomes = await Promise.allSettled(rooms.map((room) => this.#request("join_room", { room }, this.#requestTimeout, true)));
     if (socket !== this.#socket || epoch !== this.#epoch) return;
     outcomes.forEach((outcome, i) => {
       const error = outcome.status === "rejected" ? (outcome.reason as RequestError) : undefined;

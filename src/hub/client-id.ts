@@ -32,7 +32,8 @@ export function randomClientId(): string {
   for (let index = 0; index < 16; index++) {
     if (index === 4 || index === 6 || index === 8 || index === 10) text[out++] = DASH;
     let byte = random[first + index]!;
-    if (index === 6) byte = (byte & 0x0f) | 0x40; // the version: 4 (random)
+    if (index === 6)
+      byte = (byte & 0x0f) | 0x40; // the version: 4 (random)
     else if (index === 8) byte = (byte & 0x3f) | 0x80; // the variant: RFC 9562
     text[out++] = HEX_DIGITS[byte >> 4]!;
     text[out++] = HEX_DIGITS[byte & 0x0f]!;

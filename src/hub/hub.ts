@@ -354,7 +354,11 @@ export class Hub implements ClientHost, AdapterHost {
 const PRESENCE_EVENTS: ReadonlySet<string> = new Set(["member_joined", "member_left"]);
 
 /** The `data` of `member_joined` and `member_left` (docs/PROTOCOL.md). */
-function presenceData(room: RoomName, clientId: ClientId, userId: string | null): { room: RoomName; client_id: ClientId; user_id: string | null } {
+function presenceData(
+  room: RoomName,
+  clientId: ClientId,
+  userId: string | null,
+): { room: RoomName; client_id: ClientId; user_id: string | null } {
   return { room, client_id: clientId, user_id: userId };
 }
 

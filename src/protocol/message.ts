@@ -29,9 +29,7 @@ export const RESERVED_TYPES: ReadonlySet<string> = new Set([
 ]);
 
 /** What {@link parseMessage} found: a message, or the error to reply with. */
-export type ParseResult =
-  | { ok: true; message: Message }
-  | { ok: false; code: ErrorCode; reason: string; id?: string };
+export type ParseResult = { ok: true; message: Message } | { ok: false; code: ErrorCode; reason: string; id?: string };
 
 /**
  * Keys that could reach an object's prototype if a handler merged the parsed data into another object.

@@ -21,12 +21,7 @@ export interface AuthContext {
 }
 
 /** What an auth handler returns: a user id, a user id with metadata, or a refusal (null/false). */
-export type AuthResult =
-  | string
-  | { userId: string | null; metadata?: Record<string, unknown> }
-  | null
-  | undefined
-  | false;
+export type AuthResult = string | { userId: string | null; metadata?: Record<string, unknown> } | null | undefined | false;
 
 /**
  * Decides who a token belongs to. Return a user id to accept, null/undefined/false (or throw) to

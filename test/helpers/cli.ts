@@ -96,7 +96,6 @@ export function sample(metrics: string, name: string, labels = ""): number {
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
-
 /** One JSON log line of the CLI. */
 export interface LogEntry {
   msg: string;

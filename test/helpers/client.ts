@@ -61,8 +61,7 @@ export class TestClient {
    * Rejects after `timeoutMs` so that a missing message fails the test instead of hanging it.
    */
   next(match?: string | ((m: WireMessage) => boolean), timeoutMs = 5000): Promise<WireMessage> {
-    const predicate =
-      match === undefined ? () => true : typeof match === "string" ? (m: WireMessage) => m.type === match : match;
+    const predicate = match === undefined ? () => true : typeof match === "string" ? (m: WireMessage) => m.type === match : match;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w.resolve !== done);

@@ -40,11 +40,7 @@ export function encodeFrame(spec: FrameSpec): Buffer {
   const lengthBytes = length < 126 ? 0 : length < 65536 ? 2 : 8;
   const header = Buffer.alloc(2 + lengthBytes + (mask ? 4 : 0));
   header[0] =
-    ((spec.fin ?? true) ? 0x80 : 0) |
-    (spec.rsv1 ? 0x40 : 0) |
-    (spec.rsv2 ? 0x20 : 0) |
-    (spec.rsv3 ? 0x10 : 0) |
-    (spec.opcode & 0x0f);
+    ((spec.fin ?? true) ? 0x80 : 0) | (spec.rsv1 ? 0x40 : 0) | (spec.rsv2 ? 0x20 : 0) | (spec.rsv3 ? 0x10 : 0) | (spec.opcode & 0x0f);
   header[1] = (mask ? 0x80 : 0) | (lengthBytes === 0 ? length : lengthBytes === 2 ? 126 : 127);
   if (lengthBytes === 2) header.writeUInt16BE(length, 2);
   if (lengthBytes === 8) header.writeBigUInt64BE(BigInt(length), 2);
@@ -232,7 +228,11 @@ export class RawWebSocket {
   }
 
   /** Sends `{type, data, id}` and resolves with the text message that carries `id` back. */
-  async request(type: string, data?: unknown, id = `raw-${Math.random().toString(36).slice(2)}`): Promise<{ type: string; data?: any; id?: string }> {
+  async request(
+    type: string,
+    data?: unknown,
+    id = `raw-${Math.random().toString(36).slice(2)}`,
+  ): Promise<{ type: string; data?: any; id?: string }> {
     this.sendText(data === undefined ? { type, id } : { type, data, id });
     const find = () => this.messages().find((message) => message.id === id);
     await this.until(() => find() !== undefined, `a reply to ${id}`);

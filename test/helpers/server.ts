@@ -16,10 +16,7 @@ export interface TestServer {
 /**
  * Creates a server with `options`, lets `setup` register handlers, and listens on 127.0.0.1:0.
  */
-export async function startServer(
-  options: Partial<ServerOptions> = {},
-  setup?: (server: ConduitServer) => void,
-): Promise<TestServer> {
+export async function startServer(options: Partial<ServerOptions> = {}, setup?: (server: ConduitServer) => void): Promise<TestServer> {
   const server = createServer(options);
   setup?.(server);
   const { port } = await server.listen(0, "127.0.0.1");
