@@ -374,7 +374,9 @@ describe("npm run bench -- --quick --repeat 2", () => {
         const hub = ok<Row & { rounds: Row[] }>(results.scenarios[check.scenario]!.results.ws, check.scenario);
         assert.ok(Math.abs(check.ratio - figure(conduit) / figure(hub)) <= 0.01, `${check.scenario}: ${check.ratio}`);
         assert.equal(check.roundRatios.length, 2);
-        check.roundRatios.forEach((ratio, k) => assert.ok(Math.abs(ratio - figure(conduit.rounds[k]!) / figure(hub.rounds[k]!)) <= 0.01));
+        for (const [k, ratio] of check.roundRatios.entries()) {
+          assert.ok(Math.abs(ratio - figure(conduit.rounds[k]!) / figure(hub.rounds[k]!)) <= 0.01);
+        }
         assert.ok(Math.abs(check.medianRoundRatio - (check.roundRatios[0]! + check.roundRatios[1]!) / 2) <= 0.002);
         assert.equal(check.limit, check.scenario === "echo" ? 1 : 0.8);
         assert.equal(check.met, check.ratio <= check.limit && (check.lost ?? 0) === 0);
@@ -557,7 +559,7 @@ describe("npm run bench:paired", () => {
   it("--floor is refused outside fanout, with the usage", async () => {
     const { code, stderr } = await runBench(["echo", "1", "100", "--floor"], undefined, "bench/paired.ts");
     assert.equal(code, 2);
-    assert.match(stderr, /usage: npm run bench:paired .*\[--floor\]\n  --floor  fanout only: /);
+    assert.match(stderr, /usage: npm run bench:paired .*\[--floor\]\n {2}--floor {2}fanout only: /);
   });
 
   it("echo: CPU per echo and round-trip p99 over the echo scenario's load, side by side", async () => {

@@ -213,7 +213,7 @@ describe("HTTP routes", () => {
         isDraining: () => draining,
         metrics: async () => ({ contentType: "text/plain; version=0.0.4", body: "m 1\n" }),
         demoFile: pathToFileURL(join(root, "demo", "index.html")),
-        sdkDir: pathToFileURL(join(root, "client") + "/"),
+        sdkDir: pathToFileURL(`${join(root, "client")}/`),
         logger: silentLogger,
       }),
     );
@@ -305,7 +305,7 @@ describe("HTTP routes", () => {
         isDraining: () => false,
         metrics: async () => ({ contentType: "text/plain", body: "" }),
         demoFile: pathToFileURL(join(root, "demo", "index.html")),
-        sdkDir: pathToFileURL(join(root, "client") + "/"),
+        sdkDir: pathToFileURL(`${join(root, "client")}/`),
         logger: silentLogger,
       }),
     );

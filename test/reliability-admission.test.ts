@@ -19,7 +19,7 @@ describe("admission: maxConnections under a handshake storm", () => {
   let t: TestServer;
   let inAuth = 0;
   let release: () => void = () => {};
-  let gate = new Promise<void>((resolve) => (release = resolve));
+  const gate = new Promise<void>((resolve) => (release = resolve));
   before(async () => {
     t = await startServer({ maxConnections: 5 }, (server) => {
       server.setAuthHandler(async () => {
@@ -167,7 +167,7 @@ describe("admission: slowloris", () => {
     for (const { socket } of half) socket.write("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n");
     // Tricklers send a header byte every 50 ms: data does not extend the deadline.
     const trickle = await Promise.all(Array.from({ length: 5 }, () => open(t.port)));
-    const request = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + "a".repeat(10_000);
+    const request = `GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ${"a".repeat(10_000)}`;
     const timers = trickle.map(({ socket }) => {
       let sent = 0;
       const timer = setInterval(() => {

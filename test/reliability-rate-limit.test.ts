@@ -62,7 +62,7 @@ describe("rate limit: the token bucket", () => {
     for (let i = 0; i < 15; i++) c.send({ type: "ping" });
     await c.next((m) => m.type === "error" && m.data.code === "rate_limited");
     // No event announces a refill: retry every 200 ms, bounded.
-    let reply;
+    let reply: Awaited<ReturnType<typeof c.request>> | undefined;
     for (let attempt = 0; attempt < 50; attempt++) {
       reply = await c.request("echo", attempt);
       if (reply.type === "echo") break;

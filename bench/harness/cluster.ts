@@ -58,7 +58,7 @@ export async function runCluster(ctx: Context, kind: ServerKind, nodes: 1 | 2): 
     for (const result of started) if (result.status === "fulfilled") servers.push(result.value);
     const failed = started.find((result) => result.status === "rejected");
     if (failed !== undefined) throw failed.reason;
-    servers.forEach((server, i) => log(`${kind} node ${NODE_NAMES[i]} is pid ${server.child.pid}`));
+    for (const [i, server] of servers.entries()) log(`${kind} node ${NODE_NAMES[i]} is pid ${server.child.pid}`);
     // Node A first: the sender is the first connection of the load process.
     const membersPerNode = split(size.members, Math.ceil(size.members / nodes));
     for (const [i, server] of servers.entries()) {

@@ -85,8 +85,7 @@ export class NativeClient {
     let buffered = "";
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       buffered += chunk;
-      let end: number;
-      while ((end = buffered.indexOf("\n")) !== -1) {
+      for (let end = buffered.indexOf("\n"); end !== -1; end = buffered.indexOf("\n")) {
         this.#lines.push(buffered.slice(0, end));
         buffered = buffered.slice(end + 1);
       }

@@ -177,8 +177,14 @@ export class Child {
         reject(new Error(`${this.label}: no answer to ${JSON.stringify(command).slice(0, 80)} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#pending.set(seq, {
-        resolve: (value) => (clearTimeout(timer), resolve(value as R)),
-        reject: (error) => (clearTimeout(timer), reject(error)),
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value as R);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       });
       this.#process.send({ seq, command } satisfies Request<object>);
     });

@@ -93,8 +93,14 @@ class ProtocolClient implements BenchClient {
       const timer = setTimeout(() => reject(new Error(`no room_joined within ${JOIN_TIMEOUT_MS} ms`)), JOIN_TIMEOUT_MS);
       this.#joining = {
         room,
-        resolve: () => (clearTimeout(timer), resolve()),
-        reject: (error) => (clearTimeout(timer), reject(error)),
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       };
       this.#socket.sendText(JSON.stringify({ type: "join_room", data: { room } }));
     });

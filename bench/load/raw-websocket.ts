@@ -69,7 +69,13 @@ export class RawWebSocket {
     const socket = connect({
       port: Number(port),
       host: hostname,
-      onread: { buffer: readBuffer, callback: (length: number) => (this.#onRead(length), true) },
+      onread: {
+        buffer: readBuffer,
+        callback: (length: number) => {
+          this.#onRead(length);
+          return true;
+        },
+      },
     });
     this.#socket = socket;
     socket.setNoDelay(true);
@@ -122,7 +128,8 @@ export class RawWebSocket {
   #onRead(length: number): void {
     const chunk = readBuffer.subarray(0, length);
     if (this.#head === undefined) return this.#onFrames(chunk);
-    const head = (this.#head = Buffer.concat([this.#head, chunk]));
+    const head = Buffer.concat([this.#head, chunk]);
+    this.#head = head;
     const end = head.indexOf(HEAD_END);
     if (end === -1) {
       if (head.length > MAX_HEAD) this.#settleOpen(new Error("handshake response too large"));

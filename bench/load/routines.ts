@@ -201,7 +201,10 @@ export async function throughput(command: ThroughputCommand): Promise<Throughput
   if (completed < sent) {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, command.graceMs);
-      drained = () => (clearTimeout(timer), resolve());
+      drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
     });
   }
   for (const client of clients) client.onTick = undefined;

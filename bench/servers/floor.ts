@@ -51,7 +51,10 @@ function onMessage(socket: Socket, joined: Set<string>, raw: RawData, reply: (te
   const data = message.data ?? {};
   if (message.type === "join_room" && typeof data.room === "string") {
     let members = rooms.get(data.room);
-    if (members === undefined) rooms.set(data.room, (members = new Set()));
+    if (members === undefined) {
+      members = new Set();
+      rooms.set(data.room, members);
+    }
     members.add(socket);
     joined.add(data.room);
     reply(JSON.stringify({ type: "room_joined", data: { room: data.room } }));

@@ -50,7 +50,10 @@ function onMessage(ws: Member, raw: RawData, isBinary: boolean): void {
       const room = roomOf(data);
       if (typeof room !== "string" || room.length === 0) return replyError(ws, "invalid_room", "room must be a string", id);
       let members = rooms.get(room);
-      if (members === undefined) rooms.set(room, (members = new Set()));
+      if (members === undefined) {
+        members = new Set();
+        rooms.set(room, members);
+      }
       members.add(ws);
       ws.rooms.add(room);
       return reply(ws, "room_joined", { room }, id);

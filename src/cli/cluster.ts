@@ -147,7 +147,7 @@ export async function runWorker(config: CliConfig, logger: Logger): Promise<void
       process.send?.({ kind: "conduit:metrics-request", id } satisfies ClusterMessage);
     });
 
-  let running;
+  let running: Awaited<ReturnType<typeof serve>>;
   try {
     running = await serve(config, workerLogger, { metrics: askPrimary });
   } catch (error) {

@@ -24,7 +24,7 @@ import { createLogger } from "./logger.js";
 import { serve } from "./serve.js";
 
 async function runSingle(config: CliConfig, logger: PinoLogger): Promise<void> {
-  let running;
+  let running: Awaited<ReturnType<typeof serve>>;
   try {
     running = await serve(config, logger);
   } catch (error) {
@@ -42,7 +42,7 @@ function version(): string {
 }
 
 async function main(): Promise<void> {
-  let outcome;
+  let outcome: ReturnType<typeof parseConfig>;
   try {
     outcome = parseConfig(process.argv.slice(2), process.env);
   } catch (error) {

@@ -24,7 +24,7 @@ export const defaultReconnect: ResolvedReconnect = {
  * clients of a restarted server over the interval instead of bringing them all back at once.
  */
 export function backoffDelay(attempt: number, options: ResolvedReconnect, random: () => number = Math.random): number {
-  const exponential = options.initialDelay * Math.pow(options.factor, Math.max(0, attempt - 1));
+  const exponential = options.initialDelay * options.factor ** Math.max(0, attempt - 1);
   const capped = Math.min(options.maxDelay, exponential);
   return Math.round(capped * (1 - options.jitter * random()));
 }

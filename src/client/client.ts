@@ -9,7 +9,7 @@
  * @module
  */
 import { backoffDelay, defaultReconnect, type ResolvedReconnect } from "./backoff.js";
-import { ClientErrorCode, RequestError } from "./errors.js";
+import { ClientErrorCode, type RequestError } from "./errors.js";
 import { encodeEnvelope, Outbox } from "./outbox.js";
 import type {
   BuiltinEvents,
@@ -208,7 +208,10 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
    */
   on<K extends keyof EventMap<Events> & string>(type: K, handler: MessageHandler<EventMap<Events>[K]>): () => void {
     let set = this.#handlers.get(type);
-    if (set === undefined) this.#handlers.set(type, (set = new Set()));
+    if (set === undefined) {
+      set = new Set();
+      this.#handlers.set(type, set);
+    }
     set.add(handler as AnyHandler);
     return () => this.off(type, handler);
   }
@@ -343,7 +346,7 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
   }
 
   #request(type: string, data: unknown, timeout: number, direct: boolean): Promise<Reply> {
-    let request;
+    let request: ReturnType<Outbox["request"]>;
     try {
       request = this.#outbox.request(type, data, timeout);
     } catch (error) {

@@ -200,7 +200,8 @@ export class Connection implements Client {
 
   /** Stores a value on the connection, visible to every handler. */
   setMetadata(key: string, value: unknown): void {
-    (this.#metadata ??= new Map()).set(key, value);
+    this.#metadata ??= new Map();
+    this.#metadata.set(key, value);
   }
 
   /** Reads a value stored with {@link Connection.setMetadata}; undefined when absent. */
@@ -290,7 +291,8 @@ export class Connection implements Client {
   }
 
   #sendQueue(): SendQueue {
-    return (this.#queue ??= new SendQueue(this.#socket, this.host.scheduler, this.#ws));
+    this.#queue ??= new SendQueue(this.#socket, this.host.scheduler, this.#ws);
+    return this.#queue;
   }
 
   /**
@@ -383,7 +385,8 @@ export class Connection implements Client {
 
   /** The room set, created on first join; only the hub calls this. */
   roomSet(): Set<RoomName> {
-    return (this.#rooms ??= new Set());
+    this.#rooms ??= new Set();
+    return this.#rooms;
   }
 
   /** A promise that settles when the socket has closed (used by shutdown). */

@@ -148,7 +148,8 @@ export class Hub implements ClientHost, AdapterHost {
     client.touch(now);
     const limit = this.#options.rateLimit;
     if (limit) {
-      const decision = (client.rateLimiter ??= new RateLimiter(limit, now)).take(now);
+      client.rateLimiter ??= new RateLimiter(limit, now);
+      const decision = client.rateLimiter.take(now);
       if (decision !== "allow") return this.#refuseRateLimited(client, data, isBinary, decision === "abuse");
     }
     const dispatcher = this.#dispatcher!;

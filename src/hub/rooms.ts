@@ -11,6 +11,7 @@ import type { Connection } from "./client.js";
 export const MAX_ROOM_NAME_LENGTH = 128;
 
 // C0 and C1 control characters, DEL included: invisible in logs and UIs, so never part of a name.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is this pattern's job
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
