@@ -8,7 +8,10 @@ import type { Adapter } from "./adapter/adapter.js";
 import type { Logger } from "./logger.js";
 import type { Instrumentation } from "./instrumentation.js";
 
-/** Per-connection token bucket. Every frame a client sends takes one token. */
+/**
+ * Per-connection limits: a token bucket of messages (every frame a client sends takes one token,
+ * ping and pong frames included), and a budget of the work its messages cause.
+ */
 export interface RateLimitOptions {
   /**
    * Tokens added per second (the sustained message rate).
@@ -31,7 +34,20 @@ export interface RateLimitOptions {
    * @default 10000
    */
   abuseWindowMs: number;
+  /**
+   * The work budget: deliveries per second that a client's own messages may cause, with a burst of
+   * twice this. A broadcast costs one delivery per recipient on this node for every started KiB of
+   * the message; `presence` one per member it returns; `join_room` and `leave_room` one per member
+   * notified. A message over the budget is refused with `rate_limited` and counts as dropped, like one
+   * over the message rate. Server-side sends (`server.broadcast`, a handler's own sends) are not
+   * charged.
+   * @default 100 × messagesPerSecond (10000)
+   */
+  deliveriesPerSecond?: number;
 }
+
+/** Each message a client may send per second lets its own messages cause this many deliveries. */
+export const DELIVERIES_PER_MESSAGE = 100;
 
 /** Options of {@link createServer}. Every field is optional; the defaults are listed with each. */
 export interface ServerOptions {
@@ -45,6 +61,12 @@ export interface ServerOptions {
    * @default 65536
    */
   maxPayload: number;
+  /**
+   * Deepest nesting of arrays and objects a client's message may have; deeper: an `invalid_message`
+   * error, and the message is not parsed.
+   * @default 64
+   */
+  maxMessageDepth: number;
   /**
    * Connections this process accepts; above it the handshake is refused with HTTP 503. A connection
    * the server has closed counts until its socket is gone (a slow consumer's unsent bytes live until
@@ -80,8 +102,8 @@ export interface ServerOptions {
    */
   droppableBufferedBytes: number;
   /**
-   * The per-connection rate limit, or `false` for none.
-   * @default { messagesPerSecond: 100, burst: 200, maxDropped: 200, abuseWindowMs: 10000 }
+   * The per-connection message rate and work budget, or `false` for neither.
+   * @default { messagesPerSecond: 100, burst: 200, maxDropped: 200, abuseWindowMs: 10000, deliveriesPerSecond: 10000 }
    */
   rateLimit: RateLimitOptions | false;
   /**
@@ -155,13 +177,14 @@ export interface ServerOptions {
 export const defaultOptions: Readonly<ServerOptions> = Object.freeze({
   path: "/ws",
   maxPayload: 64 * 1024,
+  maxMessageDepth: 64,
   maxConnections: 20_000,
   heartbeatInterval: 30_000,
   heartbeatTimeout: 60_000,
   handshakeTimeout: 10_000,
   maxBufferedBytes: 1024 * 1024,
   droppableBufferedBytes: 256 * 1024,
-  rateLimit: Object.freeze({ messagesPerSecond: 100, burst: 200, maxDropped: 200, abuseWindowMs: 10_000 }),
+  rateLimit: Object.freeze({ messagesPerSecond: 100, burst: 200, maxDropped: 200, abuseWindowMs: 10_000, deliveriesPerSecond: 10_000 }),
   maxRoomsPerClient: 100,
   handlerTimeout: 10_000,
   allowBroadcastToAll: true,
@@ -194,13 +217,19 @@ function requirePositiveInteger(name: string, value: unknown, allowZero = false)
  */
 export function resolveOptions(user: Partial<ServerOptions> = {}): ServerOptions {
   const options: ServerOptions = { ...defaultOptions, ...stripUndefined(user) };
-  if (user.rateLimit) options.rateLimit = { ...(defaultOptions.rateLimit as RateLimitOptions), ...user.rateLimit };
+  if (user.rateLimit) {
+    const limit = { ...(defaultOptions.rateLimit as RateLimitOptions), ...stripUndefined(user.rateLimit) };
+    // The budget follows the message rate unless it is set itself, so raising the rate raises both.
+    if (user.rateLimit.deliveriesPerSecond === undefined) limit.deliveriesPerSecond = DELIVERIES_PER_MESSAGE * limit.messagesPerSecond;
+    options.rateLimit = limit;
+  }
 
   if (typeof options.path !== "string" || !options.path.startsWith("/")) {
     throw new TypeError(`conduit-ws: option "path" must start with "/", got ${JSON.stringify(options.path)}`);
   }
   for (const name of [
     "maxPayload",
+    "maxMessageDepth",
     "maxConnections",
     "heartbeatInterval",
     "heartbeatTimeout",
@@ -225,6 +254,11 @@ export function resolveOptions(user: Partial<ServerOptions> = {}): ServerOptions
       `conduit-ws: "droppableBufferedBytes" (${options.droppableBufferedBytes}) must not exceed "maxBufferedBytes" (${options.maxBufferedBytes}): droppable sends are skipped before a client is closed, not after`,
     );
   }
+  if (options.maxBufferedBytes < options.maxPayload) {
+    throw new TypeError(
+      `conduit-ws: "maxBufferedBytes" (${options.maxBufferedBytes}) must be at least "maxPayload" (${options.maxPayload}): a reply as large as the largest message a client may send would close its connection`,
+    );
+  }
   if (options.heartbeatTimeout < options.heartbeatInterval) {
     throw new TypeError(
       `conduit-ws: "heartbeatTimeout" (${options.heartbeatTimeout}) must be at least "heartbeatInterval" (${options.heartbeatInterval}), or every client would time out between two pings`,
@@ -232,7 +266,7 @@ export function resolveOptions(user: Partial<ServerOptions> = {}): ServerOptions
   }
   if (options.rateLimit) {
     const limit = options.rateLimit;
-    for (const name of ["messagesPerSecond", "burst", "maxDropped", "abuseWindowMs"] as const) {
+    for (const name of ["messagesPerSecond", "burst", "maxDropped", "abuseWindowMs", "deliveriesPerSecond"] as const) {
       requirePositiveInteger(`rateLimit.${name}`, limit[name]);
     }
   }

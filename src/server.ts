@@ -25,6 +25,11 @@ import { enforcedByNode, nodeHandshakeTimeout } from "./upgrade/handshake-guard.
 import { refuseHandshake } from "./upgrade/refuse.js";
 import { Upgrader, type AuthHandler } from "./upgrade/upgrader.js";
 
+/** Fragments of one message a client may send; more: close 1008. Browsers send one per message. */
+const MAX_FRAGMENTS = 128;
+/** Network reads `ws` may hold for one unfinished frame; more: close 1008. */
+const MAX_BUFFERED_CHUNKS = 1024;
+
 /** The events a {@link ConduitServer} emits. */
 export interface ServerEvents {
   /** A client completed its handshake and joined the hub. */
@@ -96,6 +101,10 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
       noServer: true,
       clientTracking: false,
       maxPayload: resolved.maxPayload,
+      // ws's defaults let one connection hold thousands of pending fragments or read chunks, each a
+      // Buffer of its own: megabytes pinned by a few kilobytes sent (docs/RELIABILITY.md).
+      maxFragments: MAX_FRAGMENTS,
+      maxBufferedChunks: MAX_BUFFERED_CHUNKS,
       perMessageDeflate: resolved.enableCompression,
       closeTimeout: resolved.shutdownTimeout,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
