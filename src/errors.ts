@@ -25,7 +25,7 @@ export const ErrorCode = {
   HandlerError: "handler_error",
   /** The handler did not settle within `handlerTimeout`. */
   HandlerTimeout: "handler_timeout",
-  /** The room name is missing, too long, or contains control characters. */
+  /** The room name is missing, too long, contains control characters or is not well-formed Unicode. */
   InvalidRoom: "invalid_room",
   /** The client is already in `maxRoomsPerClient` rooms. */
   TooManyRooms: "too_many_rooms",
@@ -35,7 +35,7 @@ export const ErrorCode = {
   ReservedType: "reserved_type",
   /** A broadcast to every client was attempted while `allowBroadcastToAll` is false. */
   BroadcastForbidden: "broadcast_forbidden",
-  /** The client sent faster than its token bucket allows; the message was dropped. */
+  /** The client sent faster than its token bucket allows, or asked for more work than its budget; the message was dropped. */
   RateLimited: "rate_limited",
   /** Anything else that went wrong inside the server. */
   InternalError: "internal_error",

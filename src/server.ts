@@ -23,6 +23,7 @@ import type { BroadcastOptions, Client, ClientId, RoomName } from "./types.js";
 import { pathOf } from "./upgrade/credentials.js";
 import { enforcedByNode, nodeHandshakeTimeout } from "./upgrade/handshake-guard.js";
 import { refuseHandshake } from "./upgrade/refuse.js";
+import { limitSockets } from "./upgrade/socket-limit.js";
 import { Upgrader, type AuthHandler } from "./upgrade/upgrader.js";
 
 /** Fragments of one message a client may send; more: close 1008. Browsers send one per message. */
@@ -95,7 +96,7 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
       disconnected: (client, reason) => this.emit("disconnect", client, reason),
     });
     this.#router = new Router(this, resolved.handlerTimeout, this.#logger, resolved.instrumentation);
-    for (const [type, handler] of builtinHandlers) this.#router.register(type, handler);
+    for (const [type, handler] of builtinHandlers(this.#hub)) this.#router.register(type, handler);
     this.#hub.setDispatcher(this.#router);
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -201,7 +202,14 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
    * paths are left to the server's other `'upgrade'` listeners, or refused with 400 if there is none.
    * Sockets that send no complete request within `handshakeTimeout` are closed: by node itself when
    * the server's `headersTimeout` is at most `handshakeTimeout` and its `connectionsCheckingInterval`
-   * at most a quarter of it (1 s at most), else by a sweep of conduit-ws's own.
+   * at most a quarter of it (1 s at most), else by a sweep of conduit-ws's own. Every socket of the
+   * server that has not upgraded counts against `maxConnections`, so at the limit upgrades get 503.
+   *
+   * The server stays the application's: conduit-ws changes none of its settings. Its `requestTimeout`
+   * (node's default: 5 minutes) bounds how long a plain HTTP request may take to send its body, and
+   * its `maxConnections` (default: none) how many sockets it holds; set both for the application's
+   * routes, and listen for `'error'` (node reports a connection it could not accept, out of file
+   * descriptors, as an `'error'` of the server).
    */
   attach(httpServer: HttpServer, options: AttachOptions = {}): this {
     const path = options.path ?? this.options.path;
@@ -211,9 +219,11 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
     };
     httpServer.on("upgrade", onUpgrade);
     const stopGuard = enforcedByNode(httpServer, this.options.handshakeTimeout) ? undefined : this.#upgrader.guardHandshakes(httpServer);
+    const stopCount = this.#upgrader.countSockets(httpServer);
     this.#detachers.push(() => {
       httpServer.off("upgrade", onUpgrade);
       stopGuard?.();
+      stopCount();
     });
     void this.start().catch((error: unknown) => this.#logger.error({ err: error }, "adapter failed to start"));
     return this;
@@ -245,9 +255,12 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
   /**
    * Starts a minimal HTTP server of its own that serves only the endpoint (other requests: 426).
    * Resolves when listening, with the address and the endpoint's URL; `port: 0` picks a free port.
+   * A request on it, upgrade or not, has `handshakeTimeout` to arrive whole, and the server holds at
+   * most `maxConnections` plus a small headroom of sockets (more are dropped at accept and logged).
    */
   async listen(port = 8080, host?: string): Promise<ListenInfo> {
-    // Node itself closes sockets past the handshake timeout on this server (see attach()).
+    // Node itself closes sockets past the handshake timeout on this server, plain HTTP requests
+    // included (see attach()).
     const httpServer = createHttpServer(nodeHandshakeTimeout(this.options.handshakeTimeout), (_request, response) => {
       response.writeHead(426, { "Content-Type": "text/plain" }).end(`connect with WebSocket to ${this.options.path}\n`);
     });
@@ -261,6 +274,7 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
         resolve();
       });
     });
+    limitSockets(httpServer, this.options.maxConnections, this.#logger);
     const address = httpServer.address() as AddressInfo;
     const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
     return { ...address, url: `ws://${shownHost}:${address.port}${this.options.path}` };

@@ -88,6 +88,25 @@ export interface Client {
   /** Sends `{"type":"error","data":{"code","message"}}`, with the request's `id` when given. */
   sendError(code: string, message: string, id?: string): boolean;
   /**
+   * Charges work done on this client's behalf to its budget (`rateLimit.deliveriesPerSecond`): one
+   * unit per message the server writes for it. The built-in `broadcast`, `presence`, `join_room` and
+   * `leave_room` charge it; a handler of yours that fans out for a client can do the same. Always
+   * true without a rate limit.
+   *
+   * @returns false when the budget is spent: do not do the work, and reply `rate_limited`. The
+   *   message counts as dropped, and a client that keeps going is closed with 1008.
+   *
+   * @example
+   * ```ts
+   * server.registerHandler("notify_team", (ctx, client, msg) => {
+   *   const members = server.getRoomClients("team");
+   *   if (!client.charge(members.length)) return ctx.replyError("rate_limited", "too much work: try later");
+   *   for (const member of members) member.send("notice", msg.data);
+   * });
+   * ```
+   */
+  charge(deliveries: number): boolean;
+  /**
    * Closes the connection with a close frame. The client leaves the hub and its rooms at once; queued
    * messages are written before the close frame.
    *

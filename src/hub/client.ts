@@ -32,6 +32,12 @@ export interface ClientHost {
   leaveRoom(client: Connection, room: RoomName): boolean;
   /** Removes the client from the hub and every room. Idempotent. */
   detach(client: Connection, reason: DisconnectReason): void;
+  /** Whether frames count against a rate limit (then ping frames are counted too). */
+  readonly rateLimited: boolean;
+  /** A ping or pong frame arrived from this client. */
+  controlFrame(client: Connection): void;
+  /** Charges deliveries to the client's work budget; false when it is spent. */
+  charge(client: Connection, deliveries: number): boolean;
   /** Counts queued messages for metrics. */
   countOut(type: string, count: number): void;
   /** A server-closed client's socket started (+1) or finished (-1) closing. */
@@ -76,7 +82,13 @@ function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   }
 }
 function onPong(this: WebSocket): void {
-  clientOf(this).touch();
+  const client = clientOf(this);
+  client.touch();
+  client.host.controlFrame(client);
+}
+function onPing(this: WebSocket): void {
+  const client = clientOf(this);
+  client.host.controlFrame(client);
 }
 function onError(this: WebSocket): void {
   clientOf(this).markReason("transport_error");
@@ -151,6 +163,8 @@ export class Connection implements Client {
     (ws as TrackedSocket)[kClient] = this;
     ws.on("message", onMessage);
     ws.on("pong", onPong);
+    // Without a rate limit a ping changes nothing here (ws answers it): no listener to keep.
+    if (host.rateLimited) ws.on("ping", onPing);
     ws.on("error", onError);
     ws.on("close", onClose);
   }
@@ -253,6 +267,11 @@ export class Connection implements Client {
     const queued = this.sendPrepared(prepared, timing);
     if (queued) this.host.countOut(prepared.type, 1);
     return queued;
+  }
+
+  /** See {@link Client.charge}. */
+  charge(deliveries: number): boolean {
+    return this.host.charge(this, deliveries);
   }
 
   /** Sends `{"type":"error","data":{"code","message"}}`, with the request's `id` when given. */

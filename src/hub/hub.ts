@@ -11,7 +11,9 @@ import { CloseCode, ErrorCode, type DisconnectReason } from "../errors.js";
 import type { Instrumentation } from "../instrumentation.js";
 import type { Logger } from "../logger.js";
 import type { ServerOptions } from "../options.js";
-import { envelope, parseMessage, type Message } from "../protocol/message.js";
+import type { BuiltinHost } from "../protocol/builtins.js";
+import { envelope, parseMessage } from "../protocol/message.js";
+import type { MessageDispatcher } from "../protocol/router.js";
 import type { BroadcastOptions, ClientId, JoinOutcome, RoomName, SendOptions } from "../types.js";
 import { Connection, type ClientHost, type ClientInit } from "./client.js";
 import { randomClientId } from "./client-id.js";
@@ -19,14 +21,6 @@ import { PreparedMessage } from "./prepared-message.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { invalidRoomReason, RoomRegistry } from "./rooms.js";
 import { FlushScheduler } from "./send-queue.js";
-
-/** Where parsed messages go: the router implements this. */
-export interface MessageDispatcher {
-  /** Handles one parsed text message. Never throws. */
-  dispatch(client: Connection, message: Message): void;
-  /** Handles one binary frame. Never throws. */
-  dispatchBinary(client: Connection, data: Buffer): void;
-}
 
 /** Lifecycle callbacks the server turns into its public events. */
 export interface HubListener {
@@ -41,7 +35,7 @@ export interface HubListener {
  * A broadcast is encoded once ({@link PreparedMessage}) and the same frame is queued for every
  * recipient; the adapter carries it to other nodes.
  */
-export class Hub implements ClientHost, AdapterHost {
+export class Hub implements ClientHost, AdapterHost, BuiltinHost {
   /** This node's id in the cluster. */
   readonly nodeId: string = randomUUID();
   /** Flushes every client's queue at the end of the turn. */
@@ -143,7 +137,7 @@ export class Hub implements ClientHost, AdapterHost {
 
   /** A frame arrived: rate limit, parse, route. */
   receive(client: Connection, data: Buffer, isBinary: boolean): void {
-    if (client.closeReason !== undefined) return;
+    if (client.closeReason !== undefined) return this.#afterClose(client);
     const now = Date.now();
     client.touch(now);
     const limit = this.#options.rateLimit;
@@ -154,7 +148,7 @@ export class Hub implements ClientHost, AdapterHost {
     }
     const dispatcher = this.#dispatcher!;
     if (isBinary) return dispatcher.dispatchBinary(client, data);
-    const parsed = parseMessage(data.toString());
+    const parsed = parseMessage(data.toString(), this.#options.maxMessageDepth);
     if (!parsed.ok) {
       this.#metrics?.messageIn?.("invalid");
       client.sendError(parsed.code, parsed.reason, parsed.id);
@@ -170,14 +164,96 @@ export class Hub implements ClientHost, AdapterHost {
   }
 
   #refuseRateLimited(client: Connection, data: Buffer, isBinary: boolean, abuse: boolean): void {
-    if (abuse) {
-      this.#logger.warn({ clientId: client.id }, "rate limit abused: closing 1008");
-      client.close(CloseCode.PolicyViolation, "rate limit exceeded", "rate_limited");
-      return;
-    }
-    const parsed = isBinary ? undefined : parseMessage(data.toString());
+    if (abuse) return this.#closeForAbuse(client);
+    const parsed = isBinary ? undefined : parseMessage(data.toString(), this.#options.maxMessageDepth);
     const id = parsed === undefined ? undefined : parsed.ok ? parsed.message.id : parsed.id;
     client.sendError(ErrorCode.RateLimited, "rate limit exceeded: message dropped", id);
+  }
+
+  #closeForAbuse(client: Connection): void {
+    this.#logger.warn({ clientId: client.id }, "rate limit abused: closing 1008");
+    client.close(CloseCode.PolicyViolation, "rate limit exceeded", "rate_limited");
+  }
+
+  /** See {@link ServerOptions.allowBroadcastToAll}. */
+  get allowBroadcastToAll(): boolean {
+    return this.#options.allowBroadcastToAll;
+  }
+
+  /** The members of a room on every node (the adapter's view). */
+  roomMembers(room: RoomName): Promise<MemberInfo[]> {
+    return this.#adapter.roomMembers(room);
+  }
+
+  /** Whether clients' messages are limited at all (the `rateLimit` option is not false). */
+  get rateLimited(): boolean {
+    return this.#options.rateLimit !== false;
+  }
+
+  /**
+   * A ping or pong frame arrived: it takes a message token like any frame. There is nothing to reply
+   * to a control frame, so one over the rate only counts as dropped; a client still sending them
+   * after it was closed for abuse is cut off.
+   */
+  controlFrame(client: Connection): void {
+    const limit = this.#options.rateLimit;
+    if (!limit) return;
+    if (client.closeReason !== undefined) return this.#afterClose(client);
+    const now = Date.now();
+    client.rateLimiter ??= new RateLimiter(limit, now);
+    if (client.rateLimiter.take(now) === "abuse") this.#closeForAbuse(client);
+  }
+
+  /**
+   * A frame from a client the server is closing. `ws` keeps reading until the peer answers the close
+   * frame or `shutdownTimeout` passes; a client closed for abuse that keeps flooding meanwhile is cut
+   * off once it has sent as much again as it took to be closed.
+   */
+  #afterClose(client: Connection): void {
+    const limiter = client.rateLimiter;
+    if (client.closeReason !== "rate_limited" || limiter === undefined) return;
+    limiter.take(Date.now());
+    if (limiter.ignoringClose) client.terminate("rate_limited");
+  }
+
+  /**
+   * Charges `deliveries` to the client's work budget (see `RateLimitOptions.deliveriesPerSecond`).
+   *
+   * @returns false when the budget is spent: the work must not be done, and the message that asked
+   *   for it counts as dropped (sustained, the client is closed with 1008)
+   */
+  charge(client: Connection, deliveries: number): boolean {
+    const limit = this.#options.rateLimit;
+    if (!limit || deliveries <= 0) return true;
+    const now = Date.now();
+    client.rateLimiter ??= new RateLimiter(limit, now);
+    const decision = client.rateLimiter.charge(deliveries, now);
+    if (decision === "allow") return true;
+    if (decision === "abuse") this.#closeForAbuse(client);
+    return false;
+  }
+
+  /**
+   * Deliveries a client's join or leave of `room` causes: the other members it notifies, when the
+   * room has presence events on this node.
+   */
+  membershipCost(room: RoomName): number {
+    return this.#presenceEventsFor(room, 0) ? this.#rooms.size(room) : 0;
+  }
+
+  /**
+   * A broadcast a client asked for (the built-in `broadcast`), to a room or to everyone: encoded once,
+   * then charged to the client's work budget by its local recipients for every started KiB, and sent
+   * only within the budget.
+   *
+   * @returns false when it was refused for the budget (nothing was sent)
+   */
+  broadcastFor(client: Connection, room: RoomName | undefined, type: string, data: unknown): boolean {
+    const prepared = encode(type, data, undefined);
+    const recipients = room === undefined ? this.#clients.size : this.#rooms.size(room);
+    if (!this.charge(client, recipients * Math.ceil(prepared.json.length / 1024))) return false;
+    this.publish(room, prepared, undefined);
+    return true;
   }
 
   // ---- rooms --------------------------------------------------------------------------------

@@ -14,6 +14,10 @@ export const MAX_ROOM_NAME_LENGTH = 128;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is this pattern's job
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 
+// A UTF-16 surrogate not part of a pair: JavaScript keeps it, but UTF-8 (Redis, logs, other clients)
+// cannot, and turns every such name into the same bytes.
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /**
  * Checks a room name. Returns a human-readable reason when it is refused, undefined when valid.
  */
@@ -21,6 +25,7 @@ export function invalidRoomReason(room: unknown): string | undefined {
   if (typeof room !== "string" || room.length === 0) return 'field "room" must be a non-empty string';
   if (room.length > MAX_ROOM_NAME_LENGTH) return `room name is longer than ${MAX_ROOM_NAME_LENGTH} characters`;
   if (CONTROL_CHARACTER.test(room)) return "room name contains control characters";
+  if (LONE_SURROGATE.test(room)) return "room name is not well-formed Unicode (a lone surrogate)";
   return undefined;
 }
 

@@ -1,16 +1,42 @@
 /**
- * The built-in message types of the protocol (docs/PROTOCOL.md): ping, echo, join_room, leave_room, broadcast, status and
- * presence. Each is an ordinary handler registered at start-up, so `registerHandler` can replace it.
+ * The built-in message types of the protocol (docs/PROTOCOL.md): ping, echo, join_room, leave_room,
+ * broadcast, status and presence. Each is an ordinary handler registered at start-up, so
+ * `registerHandler` can replace it. Those that cause work for other clients (broadcast, presence,
+ * joins and leaves) go to the hub, which charges that work to the asking client's budget.
  *
  * They check their `data` by hand instead of through a schema: these run for every client, and a
  * typeof check costs nothing next to a schema library's call.
  *
  * @module
  */
+import type { MemberInfo } from "../adapter/adapter.js";
 import { ErrorCode } from "../errors.js";
-import type { Handler } from "./router.js";
+import type { Connection } from "../hub/client.js";
+import type { Client, RoomName } from "../types.js";
 import { formatGoDuration } from "./duration.js";
 import { RESERVED_TYPES } from "./message.js";
+import type { Handler } from "./router.js";
+
+/** What the built-ins need beyond the public API: the hub implements it. */
+export interface BuiltinHost {
+  /** Whether a client's broadcast without a room is allowed (`allowBroadcastToAll`). */
+  readonly allowBroadcastToAll: boolean;
+  /** A client's broadcast, charged to its budget; false when refused for it. */
+  broadcastFor(client: Connection, room: RoomName | undefined, type: string, data: unknown): boolean;
+  /** Charges deliveries to the client's work budget; false when it is spent. */
+  charge(client: Connection, deliveries: number): boolean;
+  /** Deliveries a join or leave of `room` causes (the members it notifies). */
+  membershipCost(room: RoomName): number;
+  /** The members of a room on every node. */
+  roomMembers(room: RoomName): Promise<MemberInfo[]>;
+}
+
+const OVER_BUDGET = "work budget exceeded: message dropped";
+
+/** The router hands handlers the hub's own connections; the public type hides what the hub needs. */
+function connection(client: Client): Connection {
+  return client as Connection;
+}
 
 /** Reads `data.room` when `data` is an object; undefined otherwise. */
 function roomOf(data: unknown): unknown {
@@ -26,50 +52,6 @@ const echo: Handler = (ctx, _client, message) => {
   ctx.reply("echo", { original: message.data ?? null });
 };
 
-const joinRoom: Handler = (ctx, client, message) => {
-  const room = roomOf(message.data);
-  const outcome = client.joinRoom(room as string);
-  if (!outcome.ok) return ctx.replyError(outcome.code, outcome.reason);
-  // In a cluster, answer once the room's broadcasts from other nodes will reach this client.
-  if (outcome.ready) return outcome.ready.then(() => ctx.reply("room_joined", { room }));
-  ctx.reply("room_joined", { room });
-};
-
-const leaveRoom: Handler = (ctx, client, message) => {
-  const room = roomOf(message.data);
-  if (typeof room !== "string" || room.length === 0) {
-    return ctx.replyError(ErrorCode.InvalidRoom, 'field "room" must be a non-empty string');
-  }
-  client.leaveRoom(room);
-  ctx.reply("room_left", { room });
-};
-
-const broadcast: Handler = (ctx, client, message) => {
-  const data = message.data;
-  if (typeof data !== "object" || data === null) {
-    return ctx.replyError(ErrorCode.InvalidMessage, 'broadcast needs data: {"type", "payload", "room"?}');
-  }
-  const { room, type, payload } = data as { room?: unknown; type?: unknown; payload?: unknown };
-  if (typeof type !== "string" || type.length === 0) {
-    return ctx.replyError(ErrorCode.InvalidMessage, 'field "data.type" must be a non-empty string');
-  }
-  if (RESERVED_TYPES.has(type)) {
-    return ctx.replyError(ErrorCode.ReservedType, `"${type}" is reserved and cannot be broadcast`);
-  }
-  const server = ctx.server;
-  if (room === undefined || room === null) {
-    if (!server.options.allowBroadcastToAll) {
-      return ctx.replyError(ErrorCode.BroadcastForbidden, "broadcast to every client is disabled on this server");
-    }
-    server.broadcast(type, payload);
-    return;
-  }
-  if (typeof room !== "string" || !client.rooms.has(room)) {
-    return ctx.replyError(ErrorCode.NotInRoom, `join room ${JSON.stringify(room)} before broadcasting to it`);
-  }
-  server.broadcastToRoom(room, type, payload);
-};
-
 const status: Handler = (ctx, client) => {
   const now = Date.now();
   ctx.reply("status", {
@@ -82,26 +64,79 @@ const status: Handler = (ctx, client) => {
   });
 };
 
-const presence: Handler = async (ctx, client, message) => {
-  const room = roomOf(message.data);
-  if (typeof room !== "string" || !client.rooms.has(room)) {
-    return ctx.replyError(ErrorCode.NotInRoom, `join room ${JSON.stringify(room)} to see who is in it`);
-  }
-  const members = await ctx.server.roomMembers(room);
-  ctx.reply("presence", {
-    room,
-    count: members.length,
-    members: members.map((member) => ({ client_id: member.clientId, user_id: member.userId })),
-  });
-};
-
 /** The built-in handlers by message type, in the order docs/PROTOCOL.md lists them. */
-export const builtinHandlers: ReadonlyMap<string, Handler> = new Map<string, Handler>([
-  ["ping", ping],
-  ["join_room", joinRoom],
-  ["leave_room", leaveRoom],
-  ["broadcast", broadcast],
-  ["echo", echo],
-  ["status", status],
-  ["presence", presence],
-]);
+export function builtinHandlers(host: BuiltinHost): ReadonlyMap<string, Handler> {
+  const joinRoom: Handler = (ctx, client, message) => {
+    const room = roomOf(message.data);
+    if (typeof room === "string" && !client.rooms.has(room) && !host.charge(connection(client), host.membershipCost(room))) {
+      return ctx.replyError(ErrorCode.RateLimited, OVER_BUDGET);
+    }
+    const outcome = client.joinRoom(room as string);
+    if (!outcome.ok) return ctx.replyError(outcome.code, outcome.reason);
+    // In a cluster, answer once the room's broadcasts from other nodes will reach this client.
+    if (outcome.ready) return outcome.ready.then(() => ctx.reply("room_joined", { room }));
+    ctx.reply("room_joined", { room });
+  };
+
+  const leaveRoom: Handler = (ctx, client, message) => {
+    const room = roomOf(message.data);
+    if (typeof room !== "string" || room.length === 0) {
+      return ctx.replyError(ErrorCode.InvalidRoom, 'field "room" must be a non-empty string');
+    }
+    // The members left behind are notified: the room's size less the one leaving.
+    if (client.rooms.has(room) && !host.charge(connection(client), Math.max(0, host.membershipCost(room) - 1))) {
+      return ctx.replyError(ErrorCode.RateLimited, OVER_BUDGET);
+    }
+    client.leaveRoom(room);
+    ctx.reply("room_left", { room });
+  };
+
+  const broadcast: Handler = (ctx, client, message) => {
+    const data = message.data;
+    if (typeof data !== "object" || data === null) {
+      return ctx.replyError(ErrorCode.InvalidMessage, 'broadcast needs data: {"type", "payload", "room"?}');
+    }
+    const { room, type, payload } = data as { room?: unknown; type?: unknown; payload?: unknown };
+    if (typeof type !== "string" || type.length === 0) {
+      return ctx.replyError(ErrorCode.InvalidMessage, 'field "data.type" must be a non-empty string');
+    }
+    if (RESERVED_TYPES.has(type)) {
+      return ctx.replyError(ErrorCode.ReservedType, `"${type}" is reserved and cannot be broadcast`);
+    }
+    let target: RoomName | undefined;
+    if (room === undefined || room === null) {
+      if (!host.allowBroadcastToAll) {
+        return ctx.replyError(ErrorCode.BroadcastForbidden, "broadcast to every client is disabled on this server");
+      }
+    } else if (typeof room !== "string" || !client.rooms.has(room)) {
+      return ctx.replyError(ErrorCode.NotInRoom, `join room ${JSON.stringify(room)} before broadcasting to it`);
+    } else {
+      target = room;
+    }
+    if (!host.broadcastFor(connection(client), target, type, payload)) ctx.replyError(ErrorCode.RateLimited, OVER_BUDGET);
+  };
+
+  const presence: Handler = async (ctx, client, message) => {
+    const room = roomOf(message.data);
+    if (typeof room !== "string" || !client.rooms.has(room)) {
+      return ctx.replyError(ErrorCode.NotInRoom, `join room ${JSON.stringify(room)} to see who is in it`);
+    }
+    const members = await host.roomMembers(room);
+    if (!host.charge(connection(client), members.length)) return ctx.replyError(ErrorCode.RateLimited, OVER_BUDGET);
+    ctx.reply("presence", {
+      room,
+      count: members.length,
+      members: members.map((member) => ({ client_id: member.clientId, user_id: member.userId })),
+    });
+  };
+
+  return new Map<string, Handler>([
+    ["ping", ping],
+    ["join_room", joinRoom],
+    ["leave_room", leaveRoom],
+    ["broadcast", broadcast],
+    ["echo", echo],
+    ["status", status],
+    ["presence", presence],
+  ]);
+}

@@ -35,30 +35,89 @@ export type ParseResult = { ok: true; message: Message } | { ok: false; code: Er
  * Keys that could reach an object's prototype if a handler merged the parsed data into another object.
  * JSON.parse itself makes them own properties, harmless on their own; we strip them so that a careless
  * `Object.assign(target, data)` in user code cannot be turned into prototype pollution. A `\u` escape
- * can spell any of those keys (`"\u005f_proto__"` parses to `"__proto__"`), so text with an escape
- * takes the reviver too.
+ * can spell any of those keys (`"\u005f_proto__"` parses to `"__proto__"`), so text with an escape is
+ * searched too.
  */
 const DANGEROUS_KEY = /"(?:__proto__|constructor|prototype)"\s*:|\\u/;
+const DANGEROUS_KEYS = ["__proto__", "constructor", "prototype"] as const;
 
-function dropDangerousKeys(key: string, value: unknown): unknown {
-  return key === "__proto__" || key === "constructor" || key === "prototype" ? undefined : value;
+/** The depth limit {@link parseMessage} applies when none is given. */
+export const DEFAULT_MAX_DEPTH = 64;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+
+/**
+ * Whether `text`, read as JSON, nests arrays and objects deeper than `maxDepth`. One pass over the
+ * characters, skipping strings, before anything is parsed: deep input costs the parser and every
+ * later walk (a reply that echoes it, a schema) a stack frame per level, so it is refused unread.
+ */
+function nestedDeeperThan(text: string, maxDepth: number): boolean {
+  // Each level takes at least one character: shorter text cannot be too deep.
+  if (text.length <= maxDepth) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (code === BACKSLASH) i++;
+      else if (code === QUOTE) inString = false;
+    } else if (code === QUOTE) {
+      inString = true;
+    } else if (code === OPEN_BRACKET || code === OPEN_BRACE) {
+      if (++depth > maxDepth) return true;
+    } else if (code === CLOSE_BRACKET || code === CLOSE_BRACE) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/**
+ * Deletes the {@link DANGEROUS_KEYS} from every object in a parsed value, walking it with a stack of
+ * its own rather than recursion (its depth is already bounded, but the walk needs no stack frames).
+ */
+function stripDangerousKeys(root: unknown): void {
+  const pending: unknown[] = [root];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value !== "object" || value === null) continue;
+    if (Array.isArray(value)) {
+      for (const item of value) if (typeof item === "object" && item !== null) pending.push(item);
+      continue;
+    }
+    const record = value as Record<string, unknown>;
+    for (const key of DANGEROUS_KEYS) if (Object.hasOwn(record, key)) delete record[key];
+    for (const key in record) {
+      const item = record[key];
+      if (typeof item === "object" && item !== null) pending.push(item);
+    }
+  }
 }
 
 /**
  * Parses one text frame into a {@link Message}. Never throws: any bad input becomes an error result.
  *
- * The reviver that strips dangerous keys only runs when the text mentions one of them, so ordinary
- * messages pay for a single regular-expression scan, not a reviver call per value.
+ * Plain `JSON.parse`, after a depth check; the dangerous keys are looked for only when the text can
+ * contain them, so ordinary messages pay for one scan and one regular-expression test.
+ *
+ * @param maxDepth - the deepest nesting of arrays and objects accepted; deeper is `invalid_message`
  */
-export function parseMessage(text: string): ParseResult {
+export function parseMessage(text: string, maxDepth: number = DEFAULT_MAX_DEPTH): ParseResult {
+  if (nestedDeeperThan(text, maxDepth)) {
+    return { ok: false, code: ErrorCode.InvalidMessage, reason: `message is nested deeper than ${maxDepth} levels` };
+  }
   let value: unknown;
   try {
-    value = DANGEROUS_KEY.test(text) ? JSON.parse(text, dropDangerousKeys) : JSON.parse(text);
-  } catch (error) {
-    // The reviver recurses: valid JSON nested thousands deep can exhaust the stack.
-    if (error instanceof RangeError) return { ok: false, code: ErrorCode.InvalidMessage, reason: "message is nested too deeply" };
+    value = JSON.parse(text);
+  } catch {
     return { ok: false, code: ErrorCode.InvalidJson, reason: "message is not valid JSON" };
   }
+  if (DANGEROUS_KEY.test(text)) stripDangerousKeys(value);
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { ok: false, code: ErrorCode.InvalidMessage, reason: "message must be a JSON object" };
   }

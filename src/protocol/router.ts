@@ -7,13 +7,21 @@
 import type { MemberInfo, NodeInfo } from "../adapter/adapter.js";
 import { ConduitError, ErrorCode } from "../errors.js";
 import type { Connection } from "../hub/client.js";
-import type { MessageDispatcher } from "../hub/hub.js";
 import type { Instrumentation } from "../instrumentation.js";
 import type { Logger } from "../logger.js";
 import type { ServerOptions } from "../options.js";
 import type { BroadcastOptions, Client, ClientId, RoomName } from "../types.js";
+import { LogThrottle } from "../log-throttle.js";
 import { envelope, errorMessage, type Message } from "./message.js";
 import { describeIssues, type StandardSchemaV1 } from "./schema.js";
+
+/** Where parsed messages go: the router implements this. */
+export interface MessageDispatcher {
+  /** Handles one parsed text message. Never throws. */
+  dispatch(client: Connection, message: Message): void;
+  /** Handles one binary frame. Never throws. */
+  dispatchBinary(client: Connection, data: Buffer): void;
+}
 
 /**
  * What a handler reaches through `ctx.server`: delivery and the views of clients and rooms.
@@ -89,6 +97,9 @@ export interface HandlerDefinition<S extends StandardSchemaV1> {
 /** Handles binary frames (the default answers `binary_not_supported`). */
 export type BinaryHandler = (ctx: HandlerContext, client: Client, data: Buffer) => void | Promise<void>;
 
+/** The least time between two log lines about one client's failing handlers. */
+const LOG_INTERVAL_MS = 10_000;
+
 interface Route {
   handler: Handler;
   schema: StandardSchemaV1 | undefined;
@@ -98,12 +109,13 @@ interface Route {
 class RequestContext implements HandlerContext {
   readonly server: HandlerServer;
   readonly id: string | undefined;
-  readonly #client: Connection;
+  /** The client that sent the message (the router's own view; handlers get it as an argument). */
+  readonly client: Connection;
   #replied = false;
 
   constructor(server: HandlerServer, client: Connection, id: string | undefined) {
     this.server = server;
-    this.#client = client;
+    this.client = client;
     this.id = id;
   }
 
@@ -116,14 +128,14 @@ class RequestContext implements HandlerContext {
     const message = envelope(type, data, this.id);
     // Serialising may throw (a cycle, a BigInt, data nested too deep for JSON.stringify). Mark the
     // reply as sent only once it was, so the router's error reply can still take its place.
-    this.#client.sendReply(message);
+    this.client.sendReply(message);
     this.#replied = true;
   }
 
   replyError(code: string, message: string): void {
     if (this.#replied) return;
     this.#replied = true;
-    this.#client.sendReply(errorMessage(code, message, this.id));
+    this.client.sendReply(errorMessage(code, message, this.id));
   }
 
   /** Called when the handler has finished: a request nobody answered gets its ack. */
@@ -144,6 +156,7 @@ export class Router implements MessageDispatcher {
   readonly #metrics: Instrumentation | undefined;
   readonly #timeout: number;
   #binaryHandler: BinaryHandler | undefined;
+  readonly #logThrottle = new LogThrottle(LOG_INTERVAL_MS);
 
   /**
    * @param server - passed to handlers as `ctx.server`
@@ -264,7 +277,8 @@ export class Router implements MessageDispatcher {
     }
     const timer = setTimeout(() => {
       this.#metrics?.handlerError?.(type);
-      this.#logger.warn({ type, timeoutMs: this.#timeout }, "handler timed out");
+      const suppressed = this.#logThrottle.admit(ctx.client);
+      if (suppressed !== undefined) this.#logger.warn({ type, timeoutMs: this.#timeout, clientId: ctx.client.id, suppressed }, "handler timed out");
       ctx.replyError(ErrorCode.HandlerTimeout, `handler for "${type}" did not finish within ${this.#timeout} ms`);
     }, this.#timeout);
     // A handler that never settles must not keep a shut-down server's process alive.
@@ -287,8 +301,10 @@ export class Router implements MessageDispatcher {
       ctx.replyError(error.code, error.message);
       return;
     }
-    // The stack goes to the server's log, never to the client.
-    this.#logger.error({ type, err: error }, "handler failed");
+    // The stack goes to the server's log, never to the client; a client whose messages keep making a
+    // handler fail gets one line per interval, with the count of the ones held back.
+    const suppressed = this.#logThrottle.admit(ctx.client);
+    if (suppressed !== undefined) this.#logger.error({ type, err: error, clientId: ctx.client.id, suppressed }, "handler failed");
     ctx.replyError(ErrorCode.HandlerError, `handler for "${type}" failed`);
   }
 }
