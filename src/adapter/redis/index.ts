@@ -10,11 +10,13 @@
  *
  * @module
  */
+import { randomUUID } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
 import type { ClientId, RoomName } from "../../types.js";
 import { silentLogger, type Logger } from "../../logger.js";
 import type { Adapter, AdapterHost, ClusterBroadcast, MemberInfo, NodeInfo } from "../adapter.js";
 import { decodeBroadcast, decodeDirect, encodeBroadcast, encodeDirect } from "./codec.js";
+import { type MissedPresence, PresenceBacklog, presenceKey } from "./presence-backlog.js";
 
 /** Options of {@link RedisAdapter}. */
 export interface RedisAdapterOptions {
@@ -56,6 +58,15 @@ export interface RedisAdapterStats {
   received: number;
 }
 
+/** The longest wait between two reconnection attempts, for every node's connections alike. */
+const RETRY_MAX_DELAY = 2000;
+/**
+ * How long after reconnecting a node waits before it publishes the presence events it could not
+ * publish while Redis was away: long enough for the other nodes, which retry at least as often, to
+ * have reconnected and resubscribed, so that they hear them.
+ */
+const PRESENCE_REPLAY_DELAY = RETRY_MAX_DELAY + 500;
+
 /** `redis://:secret@host` → `redis://***@host`: a URL can carry a password, a log line must not. */
 export function redactRedisUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, "//***@");
@@ -79,9 +90,18 @@ export class RedisAdapter implements Adapter {
   #pub: Redis | undefined;
   #sub: Redis | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #replayTimer: NodeJS.Timeout | undefined;
   #closed = false;
   /** Whether this node has reported itself at least once (so a report that re-adds it means it had been reaped). */
   #reported = false;
+  /**
+   * The value of the cluster's epoch key when this node last read it. Every node adopts the one value
+   * the first of them wrote; a Redis that lost its data no longer holds it, which tells "this node was
+   * reaped" (announce its members again) from "Redis forgot everyone" (write them back, silently).
+   */
+  #epoch: string | undefined;
+  /** Presence events not published while Redis was away. */
+  readonly #missed = new PresenceBacklog();
   #stats: RedisAdapterStats = { connected: false, published: 0, publishFailed: 0, received: 0 };
 
   /** @param options - see {@link RedisAdapterOptions} */
@@ -124,6 +144,9 @@ export class RedisAdapter implements Adapter {
   get #nodeClientsKey(): string {
     return `${this.#options.keyPrefix}:node-clients`;
   }
+  get #epochKey(): string {
+    return `${this.#options.keyPrefix}:epoch`;
+  }
 
   // ---- lifecycle ----------------------------------------------------------------------------
 
@@ -133,8 +156,8 @@ export class RedisAdapter implements Adapter {
     const common: RedisOptions = {
       lazyConnect: true,
       connectTimeout: this.#options.connectTimeout,
-      // Reconnect for ever, at most every 2 s: a Redis restart must not need a node restart.
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      // Reconnect for ever: a Redis restart must not need a node restart.
+      retryStrategy: (attempt) => Math.min(attempt * 200, RETRY_MAX_DELAY),
       maxRetriesPerRequest: 1,
     };
     // The publisher must never queue while disconnected: the queue would grow with the traffic.
@@ -156,6 +179,7 @@ export class RedisAdapter implements Adapter {
     this.#stats.connected = true;
     sub.on("smessage", (channel: string, payload: string) => this.#onMessage(channel, payload));
     await this.#subscribeAll();
+    this.#epoch = await this.#adoptEpoch();
     await this.#report();
     this.#timer = setInterval(() => void this.#report(), this.#options.heartbeatInterval);
     this.#timer.unref();
@@ -179,7 +203,7 @@ export class RedisAdapter implements Adapter {
       this.#logger.info({ role }, "redis connection restored");
       if (role === "publisher") {
         this.#stats.connected = true;
-        void this.#resyncMembership();
+        void this.#reconnected();
       } else {
         void this.#subscribeAll();
       }
@@ -195,41 +219,101 @@ export class RedisAdapter implements Adapter {
     await Promise.all(channels.map((channel) => sub.ssubscribe(channel).catch((error: unknown) => this.#failed("ssubscribe", error))));
   }
 
-  /** After an outage: rewrite this node's room memberships, which may have missed updates. */
-  async #resyncMembership(): Promise<void> {
-    const host = this.#host!;
-    for (const room of host.localRooms()) {
-      const fields: string[] = [];
-      for (const member of host.localMembers(room)) fields.push(this.#field(member.clientId), JSON.stringify(member.userId));
-      const pipeline = this.#pub!.pipeline();
-      pipeline.sadd(this.#nodeRoomsKey(host.nodeId), room);
-      if (fields.length > 0) pipeline.hset(this.#membersKey(room), ...fields);
-      await pipeline.exec().catch((error: unknown) => this.#failed("resync", error));
-    }
-    await this.#report();
+  /**
+   * The publisher is back after an outage: report (which notices whether this node was reaped or
+   * Redis lost its data, and writes the memberships back then), otherwise rewrite the memberships,
+   * which may have missed updates; later, publish the presence events the outage swallowed.
+   */
+  async #reconnected(): Promise<void> {
+    if (!(await this.#report())) await this.#resyncMembership();
+    clearTimeout(this.#replayTimer);
+    this.#replayTimer = setTimeout(() => this.#replayPresence(), PRESENCE_REPLAY_DELAY);
+    this.#replayTimer.unref();
   }
 
-  /** Reports this node alive, then forgets nodes that stopped reporting. */
-  async #report(): Promise<void> {
+  /** Writes the epoch key unless another node did, and returns the value Redis holds. */
+  async #adoptEpoch(): Promise<string> {
+    const candidate = randomUUID();
+    const replies = await this.#pub!.multi().setnx(this.#epochKey, candidate).get(this.#epochKey).exec();
+    const held = replies?.[1]?.[1];
+    return typeof held === "string" ? held : candidate;
+  }
+
+  /**
+   * Rewrites this node's room memberships in Redis from memory: its members are listed, and its
+   * entries for members that left while Redis could not be told are removed, so they do not linger in
+   * `presence` when Redis kept its data.
+   */
+  async #resyncMembership(): Promise<void> {
+    const host = this.#host!;
+    const pub = this.#pub!;
+    const nodeRooms = this.#nodeRoomsKey(host.nodeId);
+    const prefix = `${host.nodeId}|`;
+    try {
+      const rooms = new Set([...(await pub.smembers(nodeRooms)), ...host.localRooms()]);
+      for (const room of rooms) {
+        const key = this.#membersKey(room);
+        const stored = Object.keys(await pub.hgetall(key));
+        // Read the local members only now: a member who joined meanwhile has its entry written
+        // before this pipeline runs, and must not be taken for one that left.
+        const fields = new Map<string, string>();
+        for (const member of host.localMembers(room)) fields.set(this.#field(member.clientId), JSON.stringify(member.userId));
+        const stale = stored.filter((field) => field.startsWith(prefix) && !fields.has(field));
+        const pipeline = pub.pipeline();
+        if (stale.length > 0) pipeline.hdel(key, ...stale);
+        if (fields.size > 0) pipeline.sadd(nodeRooms, room).hset(key, ...[...fields].flat());
+        else pipeline.srem(nodeRooms, room);
+        await pipeline.exec();
+      }
+    } catch (error) {
+      this.#failed("resync", error);
+    }
+  }
+
+  /**
+   * Reports this node alive, then forgets nodes that stopped reporting.
+   * @returns whether the report found this node missing and wrote its memberships back
+   */
+  async #report(): Promise<boolean> {
     const host = this.#host!;
     const pub = this.#pub!;
     const now = Date.now();
+    let readded = false;
     try {
       const replies = await pub
         .multi()
         .zadd(this.#nodesKey, now, host.nodeId)
         .hset(this.#nodeClientsKey, host.nodeId, host.localClientCount())
+        .get(this.#epochKey)
         .exec();
-      // ZADD answers 1 when it added the node: after the first report, that means another node
-      // reaped this one while it was stalled past nodeTimeout (a long pause, a frozen VM).
-      const readded = replies?.[0]?.[1] === 1 && this.#reported;
+      // ZADD answers 1 when it added the node: after the first report, either another node reaped
+      // this one while it was stalled past nodeTimeout (a long pause, a frozen VM), and the epoch is
+      // unchanged; or Redis lost its data (a restart without persistence, a flush), epoch included.
+      readded = replies?.[0]?.[1] === 1 && this.#reported;
       this.#reported = true;
-      if (readded) await this.#rejoin();
+      if (readded && replies?.[2]?.[1] === this.#epoch) {
+        // The rejoin announces every member again, which covers what the outage swallowed.
+        this.#missed.clear();
+        await this.#rejoin();
+      } else if (readded) {
+        await this.#restore();
+      }
       const dead = await pub.zrangebyscore(this.#nodesKey, "-inf", now - this.#options.nodeTimeout);
       for (const nodeId of dead) await this.#reap(nodeId);
     } catch (error) {
       this.#failed("heartbeat", error);
     }
+    return readded;
+  }
+
+  /**
+   * Redis lost the cluster's data, but no member left for it: every node writes its own memberships
+   * back, and nobody is announced, since nobody was announced gone.
+   */
+  async #restore(): Promise<void> {
+    this.#logger.warn({ nodeId: this.#host!.nodeId }, "redis lost the cluster's data: writing this node's memberships back");
+    this.#epoch = await this.#adoptEpoch();
+    await this.#resyncMembership();
   }
 
   /**
@@ -284,6 +368,7 @@ export class RedisAdapter implements Adapter {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#replayTimer);
     const pub = this.#pub;
     const sub = this.#sub;
     const host = this.#host;
@@ -304,7 +389,9 @@ export class RedisAdapter implements Adapter {
   /** Publishes a broadcast once; other nodes deliver it to their members. */
   publish(broadcast: ClusterBroadcast): void {
     const channel = broadcast.room === undefined ? this.#channel("all") : this.#channel("room", broadcast.room);
-    this.#publish(channel, encodeBroadcast(this.#host!.nodeId, broadcast));
+    const payload = encodeBroadcast(this.#host!.nodeId, broadcast);
+    const key = presenceKey(broadcast);
+    this.#publish(channel, payload, key, key === undefined ? undefined : { type: broadcast.type, channel, payload });
   }
 
   /** Publishes a message for a client on another node; the node that holds it delivers it. */
@@ -312,17 +399,28 @@ export class RedisAdapter implements Adapter {
     this.#publish(this.#channel("direct"), encodeDirect(this.#host!.nodeId, clientId, type, json));
   }
 
-  #publish(channel: string, payload: string): void {
+  /**
+   * Publishes a payload, or drops it while Redis is away. A dropped presence event (`presence`, about
+   * the room and member `key`) is kept for after the outage.
+   */
+  #publish(channel: string, payload: string, key?: string, presence?: MissedPresence): void {
     const pub = this.#pub;
     if (pub === undefined || pub.status !== "ready") {
       this.#stats.publishFailed++;
+      if (key !== undefined && presence) this.#missed.keep(key, presence);
       return;
     }
     this.#stats.published++;
     pub.spublish(channel, payload).catch((error: unknown) => {
       this.#stats.publishFailed++;
+      if (key !== undefined && presence) this.#missed.keep(key, presence);
       this.#failed("spublish", error);
     });
+  }
+
+  /** Publishes the presence events kept during the outage; those that fail again are kept again. */
+  #replayPresence(): void {
+    for (const [key, event] of this.#missed.take()) this.#publish(event.channel, event.payload, key, event);
   }
 
   #onMessage(channel: string, payload: string): void {
@@ -370,6 +468,7 @@ export class RedisAdapter implements Adapter {
   }
 
   memberLeft(room: RoomName, member: MemberInfo): void {
+    // While Redis is away the entry stays; the resync after reconnect removes it.
     this.#pub?.hdel(this.#membersKey(room), this.#field(member.clientId)).catch((error: unknown) => this.#failed("hdel", error));
   }
 
