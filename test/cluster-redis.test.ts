@@ -1,7 +1,8 @@
 /**
- * The Redis cluster across processes, and its faults (issue 5): three node processes with clients
- * spread over them; Redis unreachable at start; Redis lost and restored while serving; a node killed
- * with SIGKILL, and the member_left announced for its members by the node that reaps it.
+ * The Redis cluster across processes, and its faults: three node processes with clients spread over
+ * them; Redis unreachable at start; Redis lost and restored while serving; Redis restarted with its
+ * data lost, members not announced again; a node killed with SIGKILL, and the member_left announced
+ * for its members by the node that reaps it.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -272,5 +273,130 @@ describe("a node that stops reporting: its members announced gone, and back if i
     assert.deepEqual((await watcher.next("member_left", 10_000)).data, member);
     const { data } = await watcher.request("presence", { room: "wake" });
     assert.equal(data.count, 1);
+  });
+});
+
+describe("a Redis restart that lost its data", { skip }, () => {
+  let redis: TestRedis;
+  let a: TestServer;
+  let b: TestServer;
+  let adapterA: RedisAdapter;
+  let adapterB: RedisAdapter;
+  const clients: TestClient[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    adapterA = new RedisAdapter({ url: redis.url });
+    adapterB = new RedisAdapter({ url: redis.url });
+    a = await startServer({ adapter: adapterA });
+    b = await startServer({ adapter: adapterB });
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await a.close();
+    await b.close();
+    await redis.stop();
+  });
+
+  async function open(node: TestServer): Promise<{ client: TestClient; id: string }> {
+    const client = await connect(node.url);
+    clients.push(client);
+    return { client, id: (await client.request("status")).data.client_id as string };
+  }
+
+  /** The presence events `client` has received so far, as "member_joined <client id>". */
+  function presenceEvents(client: TestClient): string[] {
+    return client.received
+      .filter((m) => m.type === "member_joined" || m.type === "member_left")
+      .map((m) => `${m.type} ${(m.data as { client_id: string }).client_id}`);
+  }
+
+  /** Broadcasts `marker` to `room` from `from` and waits until every one of `to` has it. */
+  async function fence(from: TestClient, to: TestClient[], room: string, marker: string): Promise<void> {
+    await from.request("broadcast", { room, type: marker, payload: null });
+    await Promise.all(to.map((c) => c.next(marker, 10_000)));
+  }
+
+  /** Restarts Redis (every key lost), then waits until each node's members hear the other node again. */
+  async function restartRedis(room: string, onA: TestClient, onB: TestClient, stopped?: () => Promise<void>): Promise<void> {
+    await redis.stop();
+    await waitUntil(() => !adapterA.stats.connected && !adapterB.stats.connected);
+    await stopped?.();
+    await redis.restart();
+    await waitUntil(() => adapterA.stats.connected && adapterB.stats.connected);
+    // Resubscription follows the reconnect: probe each way until the other node's member hears it.
+    for (const [from, to] of [
+      [onA, onB],
+      [onB, onA],
+    ] as const) {
+      let probe = 0;
+      await waitUntil(async () => {
+        probe++;
+        await from.request("broadcast", { room, type: "probe", payload: probe });
+        return to.received.some((m) => m.type === "probe");
+      });
+    }
+  }
+
+  it("members who never left are not announced again; broadcasts cross nodes again; a later join is announced once", async () => {
+    const room = "restart";
+    const members = [await open(a), await open(a), await open(b), await open(b)];
+    for (const { client } of members) await client.request("join_room", { room });
+    const all = members.map((m) => m.client);
+    await fence(all[3]!, all, room, "joined");
+    const before = all.map(presenceEvents);
+
+    await restartRedis(room, all[0]!, all[2]!);
+    // Every node is listed again and wrote its members back: the cluster's view is whole.
+    await waitUntil(async () => (await a.server.roomSize(room)) === 4 && (await b.server.roomSize(room)) === 4);
+    await fence(all[0]!, all, room, "after-restart");
+
+    // A member who really joins after the restart is announced, once, on both nodes.
+    const late = await open(b);
+    await late.client.request("join_room", { room });
+    await fence(late.client, [...all, late.client], room, "late-joined");
+    const since = all.map((client, i) => presenceEvents(client).slice(before[i]!.length));
+    assert.deepEqual(since, [
+      [`member_joined ${late.id}`],
+      [`member_joined ${late.id}`],
+      [`member_joined ${late.id}`],
+      [`member_joined ${late.id}`],
+    ]);
+    assert.deepEqual(presenceEvents(late.client), []);
+  });
+
+  it("a leave and a join while Redis was away are announced to the other node once it is back", async () => {
+    const room = "restart-outage";
+    const [a1, a2, b1, b2] = [await open(a), await open(a), await open(b), await open(b)];
+    for (const { client } of [a1, a2, b1, b2]) await client.request("join_room", { room });
+    await fence(b2.client, [a1.client, a2.client, b1.client, b2.client], room, "joined");
+    const watchers = [a1.client, a2.client, b1.client];
+    const before = watchers.map(presenceEvents);
+
+    let a3: { client: TestClient; id: string } | undefined;
+    await restartRedis(room, a1.client, b1.client, async () => {
+      // While Redis is away: one member on B leaves, a new one joins on A.
+      await b2.client.close();
+      a3 = await open(a);
+      await a3.client.request("join_room", { room });
+    });
+    const joiner = a3!;
+    // Each node tells the other what it could not publish during the outage, a few seconds later.
+    await a1.client.next((m) => m.type === "member_left" && m.data.client_id === b2.id, 10_000);
+    await b1.client.next((m) => m.type === "member_joined" && m.data.client_id === joiner.id, 10_000);
+    await fence(a1.client, [...watchers, joiner.client], room, "settled");
+    const since = watchers.map((client, i) => presenceEvents(client).slice(before[i]!.length));
+    assert.deepEqual(since, [
+      [`member_joined ${joiner.id}`], // a1: the join was local; the leave was consumed above
+      [`member_joined ${joiner.id}`, `member_left ${b2.id}`],
+      [`member_left ${b2.id}`], // b1: the leave was local; the join was consumed above
+    ]);
+    // a1, a2, a3 and b1, seen alike from both nodes.
+    for (const { client } of [a1, b1]) {
+      const { data } = await client.request("presence", { room });
+      const ids = data.members.map((m: { client_id: string }) => m.client_id).sort();
+      assert.deepEqual(ids, [a1.id, a2.id, joiner.id, b1.id].sort());
+    }
   });
 });
