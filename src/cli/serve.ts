@@ -11,6 +11,7 @@ import type { Adapter } from "../adapter/adapter.js";
 import type { Logger } from "../logger.js";
 import { createServer } from "../server.js";
 import { nodeHandshakeTimeout } from "../upgrade/handshake-guard.js";
+import { limitSockets } from "../upgrade/socket-limit.js";
 import { toServerOptions, type CliConfig } from "./config.js";
 import { DEFAULT_DEMO_FILE, DEFAULT_SDK_DIR, createRequestListener } from "./http.js";
 import { createJwtAuthHandler } from "./jwt.js";
@@ -54,7 +55,8 @@ export async function serve(config: CliConfig, logger: Logger, hooks: ServeHooks
 
   let draining = false;
   const httpServer = createHttpServer(
-    // Node's own header timeout closes slow handshakes, so attach() adds no sweep of its own.
+    // Node's own header and request timeouts close slow handshakes and slow plain requests (every
+    // route is GET or HEAD, so no request needs longer), and attach() adds no sweep of its own.
     nodeHandshakeTimeout(server.options.handshakeTimeout),
     createRequestListener({
       wsPath: config.path,
@@ -77,6 +79,7 @@ export async function serve(config: CliConfig, logger: Logger, hooks: ServeHooks
         resolve();
       });
     });
+    limitSockets(httpServer, server.options.maxConnections, logger);
   } catch (error) {
     await server.shutdown().catch(() => undefined);
     httpServer.close();

@@ -23,14 +23,23 @@ export function handshakeSweepInterval(timeout: number): number {
   return Math.min(1000, Math.max(10, Math.floor(timeout / 4)));
 }
 
-/** The options of a node HTTP server that make node itself close sockets past `timeout` ms. */
+/**
+ * The options of a node HTTP server that make node itself close sockets past `timeout` ms: a request
+ * whose headers, or whose body, have not all arrived within `timeout` ms of its start gets a 408 and
+ * its socket is closed.
+ *
+ * The request timeout matters as much as the header one: node's default (five minutes) lets a plain
+ * HTTP request that announces a large body and trickles it hold its socket that long. The servers
+ * conduit-ws creates read no request body (the endpoint is an upgrade, the standalone server's
+ * routes are GET and HEAD), so a request gets no more time than a handshake.
+ */
 export function nodeHandshakeTimeout(
   timeout: number,
 ): Required<Pick<HttpServerOptions, "headersTimeout" | "requestTimeout" | "connectionsCheckingInterval">> {
   return {
     headersTimeout: timeout,
-    // Node refuses a requestTimeout below headersTimeout; its default is 5 minutes.
-    requestTimeout: Math.max(300_000, timeout),
+    // Node refuses a requestTimeout below headersTimeout.
+    requestTimeout: timeout,
     connectionsCheckingInterval: handshakeSweepInterval(timeout),
   };
 }

@@ -13,6 +13,8 @@ import type { ServerOptions } from "../options.js";
 import { defaultTokenExtractor, originAllowed, pathOf } from "./credentials.js";
 import { HandshakeGuard } from "./handshake-guard.js";
 import { refuseHandshake } from "./refuse.js";
+import { ThrottledWarning } from "./socket-limit.js";
+import { UnupgradedSockets } from "./unupgraded.js";
 
 /** What the auth handler is given besides the token. */
 export interface AuthContext {
@@ -63,6 +65,8 @@ export class Upgrader {
   readonly #admission: AdmissionState;
   readonly #allowedOrigins: readonly string[] | undefined;
   readonly #guard: HandshakeGuard;
+  readonly #unupgraded = new UnupgradedSockets();
+  readonly #atLimit: ThrottledWarning;
   #pending = 0;
   constructor(wss: WebSocketServer, hub: Hub, options: ServerOptions, logger: Logger, admission: AdmissionState) {
     this.#wss = wss;
@@ -72,6 +76,7 @@ export class Upgrader {
     this.#admission = admission;
     this.#allowedOrigins = options.allowedOrigins?.map(normaliseOrigin);
     this.#guard = new HandshakeGuard(options.handshakeTimeout);
+    this.#atLimit = new ThrottledWarning(logger, "connection refused: at maxConnections");
   }
 
   /** Whether a request is for the WebSocket endpoint. */
@@ -88,9 +93,19 @@ export class Upgrader {
     return this.#guard.watch(server);
   }
 
+  /**
+   * Counts the sockets of `server` against `maxConnections` from their connection until they upgrade
+   * or close, so that sockets that never upgrade cannot take every file descriptor unnoticed.
+   * @returns a function that stops counting the server's new connections
+   */
+  countSockets(server: HttpServer): () => void {
+    return this.#unupgraded.watch(server);
+  }
+
   /** Handles one upgrade request on the endpoint's path. Never throws. */
   handle(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.#guard.release(socket);
+    this.#unupgraded.release(socket);
     // The common case (started, no auth handler) runs synchronously: no promise per connection.
     if (this.#admission.started && this.authHandler === undefined) {
       try {
@@ -139,9 +154,12 @@ export class Upgrader {
       refuseHandshake(socket, 503, "server is shutting down");
       return true;
     }
-    // Clients in the hub, sockets the server closed that are still closing, and handshakes in auth.
-    if (this.#hub.clientCount + this.#hub.closingCount + this.#pending >= this.#options.maxConnections) {
-      this.#logger.warn({ limit: this.#options.maxConnections }, "connection refused: at maxConnections");
+    // Clients in the hub, sockets the server closed that are still closing, handshakes in auth, and
+    // the other sockets that have not upgraded (idle, or sending a plain HTTP request).
+    const held = this.#hub.clientCount + this.#hub.closingCount + this.#pending + this.#unupgraded.size;
+    if (held >= this.#options.maxConnections) {
+      // One line per interval: a flood at the limit would otherwise write one per socket.
+      this.#atLimit.note({ limit: this.#options.maxConnections });
       refuseHandshake(socket, 503, "server is at its connection limit", { "Retry-After": "5" });
       return true;
     }
