@@ -3,8 +3,11 @@ import { once } from "node:events";
 import { createServer as createHttpServer, get as httpGet, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
+import { SignJWT } from "jose";
+import { createJwtAuthHandler } from "../src/cli/jwt.js";
 import { createServer, type Logger } from "../src/index.js";
 import { enforcedByNode, nodeHandshakeTimeout } from "../src/upgrade/handshake-guard.js";
+import { MAX_USER_ID_LENGTH } from "../src/upgrade/upgrader.js";
 import { connect, refusedStatus, type TestClient } from "./helpers/client.js";
 import { openRaw, rawUpgrade } from "./helpers/raw.js";
 import { startServer, type TestServer } from "./helpers/server.js";
@@ -102,6 +105,65 @@ describe("auth handler (SPEC §3)", () => {
     assert.ok(!logLines.some((line) => line.includes("wrong-sekrit-7731")), logLines.join("\n"));
     // The accepted tokens of the tests above are not logged either.
     assert.ok(!logLines.some((line) => line.includes("slow-ok")), logLines.join("\n"));
+  });
+});
+
+describe("auth: the length of a user id", () => {
+  let t: TestServer;
+  const logLines: string[] = [];
+  const capture = (fields: Record<string, unknown>, message: string): void => {
+    logLines.push(`${message} ${JSON.stringify(fields)}`);
+  };
+  const logger: Logger = { info: capture, warn: capture, error: capture, debug: capture };
+  // An auth handler that trusts its token as the user id: the worst case for a log line.
+  const longest = "u".repeat(MAX_USER_ID_LENGTH);
+  const tooLong = `id-sekrit-${"u".repeat(10_000)}`;
+
+  before(async () => {
+    t = await startServer({ logger }, (server) => {
+      server.setAuthHandler((_ctx, token) => (token.startsWith("meta:") ? { userId: token.slice(5), metadata: {} } : token));
+    });
+  });
+  after(() => t.close());
+
+  it(`a user id of ${MAX_USER_ID_LENGTH} characters is accepted; a longer one (string or object result) is HTTP 401, logged without the token`, async () => {
+    const c = await connect(`${t.url}?token=${longest}`);
+    assert.equal(await userOf(c), longest);
+    await c.close();
+    assert.equal(await refusedStatus(`${t.url}?token=${longest}u`), 401);
+    assert.equal(await refusedStatus(`${t.url}?token=${tooLong}`), 401);
+    assert.equal(await refusedStatus(`${t.url}?token=meta:${tooLong}`), 401);
+    assert.equal(t.server.clientCount, 0);
+    assert.equal(logLines.filter((line) => line.startsWith("connection refused: user id too long")).length, 3, logLines.join("\n"));
+    assert.ok(!logLines.some((line) => line.includes("id-sekrit")), logLines.join("\n"));
+  });
+
+  it(`the standalone server's JWT: a sub of ${MAX_USER_ID_LENGTH} characters is accepted, a 10 KB sub is HTTP 401, logged without the token`, async () => {
+    const secret = "s".repeat(32);
+    const jwtLines: string[] = [];
+    const jwtCapture = (fields: Record<string, unknown>, message: string): void => {
+      jwtLines.push(`${message} ${JSON.stringify(fields)}`);
+    };
+    const jwtLogger: Logger = { info: jwtCapture, warn: jwtCapture, error: jwtCapture, debug: jwtCapture };
+    const server = createServer({ logger: jwtLogger }).setAuthHandler(createJwtAuthHandler(secret, jwtLogger));
+    const { url } = await server.listen(0, "127.0.0.1");
+    const sign = (sub: string): Promise<string> =>
+      new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).sign(new TextEncoder().encode(secret));
+    try {
+      const c = await connect(`${url}?token=${await sign(longest)}`);
+      assert.equal(await userOf(c), longest);
+      await c.close();
+      const token = await sign(`sub-sekrit-${"u".repeat(10_000)}`);
+      assert.equal(await refusedStatus(`${url}?token=${token}`), 401);
+      assert.equal(server.clientCount, 0);
+      assert.ok(
+        jwtLines.some((line) => line.startsWith("jwt refused") && line.includes("sub_too_long")),
+        jwtLines.join("\n"),
+      );
+      assert.ok(!jwtLines.some((line) => line.includes(token) || line.includes("sub-sekrit")), jwtLines.join("\n"));
+    } finally {
+      await server.shutdown();
+    }
   });
 });
 

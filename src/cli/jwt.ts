@@ -1,13 +1,13 @@
 /**
  * `--jwt-secret`: an auth handler that accepts HS256 JSON Web Tokens signed with the secret and takes
  * the user id from `sub` (docs/CLI.md). Expired, not yet valid, badly signed, malformed or `sub`-less
- * tokens are refused, which the upgrader answers with HTTP 401.
+ * tokens, and those whose `sub` is longer than `MAX_USER_ID_LENGTH`, are refused, which the upgrader answers with HTTP 401.
  *
  * @module
  */
 import { errors, jwtVerify } from "jose";
 import type { Logger } from "../logger.js";
-import type { AuthHandler } from "../upgrade/upgrader.js";
+import { type AuthHandler, MAX_USER_ID_LENGTH } from "../upgrade/upgrader.js";
 
 /**
  * Creates the auth handler. Only HS256 is accepted, so a token cannot pick a weaker algorithm (or
@@ -28,6 +28,10 @@ export function createJwtAuthHandler(secret: string, logger: Logger): AuthHandle
       const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"] });
       if (typeof payload.sub !== "string" || payload.sub === "") {
         logger.debug({ reason: "missing_sub" }, "jwt refused");
+        return null;
+      }
+      if (payload.sub.length > MAX_USER_ID_LENGTH) {
+        logger.debug({ reason: "sub_too_long", length: payload.sub.length, limit: MAX_USER_ID_LENGTH }, "jwt refused");
         return null;
       }
       return payload.sub;

@@ -16,6 +16,13 @@ import { refuseHandshake } from "./refuse.js";
 import { ThrottledWarning } from "./socket-limit.js";
 import { UnupgradedSockets } from "./unupgraded.js";
 
+/**
+ * The longest user id a connection may have, in UTF-16 code units. An auth handler's longer user id
+ * (a JWT's `sub`, say) refuses the handshake with HTTP 401: the id is copied into `status` replies,
+ * presence lists and logs, so its size is bounded like a room name's.
+ */
+export const MAX_USER_ID_LENGTH = 256;
+
 /** What the auth handler is given besides the token. */
 export interface AuthContext {
   /** The upgrade request: headers, URL, socket. */
@@ -202,10 +209,19 @@ export class Upgrader {
       this.#logger.debug({ reason }, "connection refused: token rejected");
       return undefined;
     }
-    if (typeof result === "string") return { userId: result };
-    if (typeof result === "object" && result !== null) return { userId: result.userId, metadata: result.metadata };
-    this.#logger.debug({}, "connection refused: token rejected");
-    return undefined;
+    let identity: Identity;
+    if (typeof result === "string") identity = { userId: result };
+    else if (typeof result === "object" && result !== null) identity = { userId: result.userId, metadata: result.metadata };
+    else {
+      this.#logger.debug({}, "connection refused: token rejected");
+      return undefined;
+    }
+    if (typeof identity.userId === "string" && identity.userId.length > MAX_USER_ID_LENGTH) {
+      // The length only: the id may be the token itself, or carry it.
+      this.#logger.debug({ length: identity.userId.length, limit: MAX_USER_ID_LENGTH }, "connection refused: user id too long");
+      return undefined;
+    }
+    return identity;
   }
 }
 
