@@ -14,28 +14,67 @@
  * - `conduit_handler_errors_total{type}` (counter) handlers that threw, rejected or timed out
  * - `conduit_broadcast_recipients` (histogram) local recipients per broadcast
  *
+ * A `type` label names only a type the server knows: a built-in one ({@link BUILTIN_TYPES}) or one
+ * the embedding code says it registered a handler for. Every other type, and every type a client
+ * chose for its `broadcast`, is counted as `type="other"`: clients pick those freely, so labelling
+ * them would let any client create series without end, and a first-come cap would let junk types
+ * crowd out the application's own. Every label value is also cut to {@link MAX_LABEL_LENGTH}.
+ *
  * @module
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Instrumentation } from "../instrumentation.js";
+import { RESERVED_TYPES } from "../protocol/message.js";
 import type { ConduitServer } from "../server.js";
 
-/**
- * Distinct `type` label values kept per metric. Clients choose broadcast types, so without a cap a
- * client could create unbounded series and exhaust the server's (and Prometheus's) memory; types
- * beyond the cap are counted under `type="other"`.
- */
-export const MAX_TYPE_LABELS = 100;
+/** The label value of every type that gets no label of its own. */
+export const OTHER_TYPE = "other";
 
-/** A bounded set of label values: the first {@link MAX_TYPE_LABELS} seen, then `other`. */
-class LabelCap {
-  readonly #seen = new Set<string>();
-  label(type: string): string {
-    if (this.#seen.has(type)) return type;
-    if (this.#seen.size >= MAX_TYPE_LABELS) return "other";
-    this.#seen.add(type);
-    return type;
-  }
+/**
+ * Longest label value kept, in UTF-16 code units. Every value here is chosen by the server, but a
+ * registered type or a disconnect reason is still a string of any length, and each scrape repeats it
+ * once per series; longer values are cut and end in `…`.
+ */
+export const MAX_LABEL_LENGTH = 64;
+
+/**
+ * The types the server itself defines: the built-in handlers' types, the replies and events it sends
+ * (`pong`, `echo`, `error`, `ack`, `member_joined`, …), and the router's stand-ins for messages
+ * without a handler (`unknown`), that did not parse (`invalid`) and binary frames (`binary`).
+ */
+export const BUILTIN_TYPES: ReadonlySet<string> = new Set([
+  // The built-in handlers (docs/PROTOCOL.md); a server that replaces one keeps its label.
+  "ping",
+  "join_room",
+  "leave_room",
+  "broadcast",
+  "echo",
+  "status",
+  "presence",
+  // What the server sends on its own account; clients may not broadcast these.
+  ...RESERVED_TYPES,
+  "unknown",
+  "invalid",
+  "binary",
+]);
+
+/** Options of {@link ServerMetrics}. */
+export interface ServerMetricsOptions {
+  /**
+   * Whether `type` has a handler the embedding code registered, so it earns a label of its own
+   * beside {@link BUILTIN_TYPES}. Called per message: keep it a set lookup.
+   * @default () => false (the standalone server registers no handlers beyond the built-ins)
+   */
+  isRegistered?: (type: string) => boolean;
+}
+
+/** `value` cut to {@link MAX_LABEL_LENGTH}, never splitting a surrogate pair. */
+export function boundedLabel(value: string): string {
+  if (value.length <= MAX_LABEL_LENGTH) return value;
+  let end = MAX_LABEL_LENGTH - 1;
+  const last = value.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${value.slice(0, end)}…`;
 }
 
 /** The standalone server's metrics. */
@@ -48,12 +87,11 @@ export class ServerMetrics implements Instrumentation {
   readonly #broadcastRecipients: Histogram;
   readonly #accepted: Counter;
   readonly #disconnects: Counter<"reason">;
-  readonly #inTypes = new LabelCap();
-  readonly #outTypes = new LabelCap();
-  readonly #errorTypes = new LabelCap();
+  readonly #isRegistered: (type: string) => boolean;
   #server: ConduitServer | undefined;
 
-  constructor() {
+  constructor(options: ServerMetricsOptions = {}) {
+    this.#isRegistered = options.isRegistered ?? (() => false);
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     const metrics = this;
@@ -82,13 +120,13 @@ export class ServerMetrics implements Instrumentation {
     });
     this.#messagesIn = new Counter({
       name: "conduit_messages_in_total",
-      help: "Messages received from clients, by type (unknown, invalid and binary are their own types).",
+      help: "Messages received from clients, by type (unknown, invalid and binary are their own types; unregistered types: other).",
       labelNames: ["type"],
       registers,
     });
     this.#messagesOut = new Counter({
       name: "conduit_messages_out_total",
-      help: "Messages queued for delivery to clients, by type (one per recipient).",
+      help: "Messages queued for delivery to clients, by type (one per recipient; client-chosen and unregistered types: other).",
       labelNames: ["type"],
       registers,
     });
@@ -110,26 +148,30 @@ export class ServerMetrics implements Instrumentation {
   observe(server: ConduitServer): void {
     this.#server = server;
     server.on("connection", () => this.#accepted.inc());
-    server.on("disconnect", (_client, reason) => this.#disconnects.inc({ reason }));
+    server.on("disconnect", (_client, reason) => this.#disconnects.inc({ reason: boundedLabel(reason) }));
   }
 
   /** @see Instrumentation.messageIn */
   messageIn(type: string): void {
-    this.#messagesIn.inc({ type: this.#inTypes.label(type) });
+    this.#messagesIn.inc({ type: this.#typeLabel(type) });
   }
 
   /** @see Instrumentation.messageOut */
-  messageOut(type: string, count: number): void {
-    this.#messagesOut.inc({ type: this.#outTypes.label(type) }, count);
+  messageOut(type: string, count: number, clientChosen?: boolean): void {
+    this.#messagesOut.inc({ type: clientChosen === true ? OTHER_TYPE : this.#typeLabel(type) }, count);
   }
 
   /** @see Instrumentation.handlerError */
   handlerError(type: string): void {
-    this.#handlerErrors.inc({ type: this.#errorTypes.label(type) });
+    this.#handlerErrors.inc({ type: this.#typeLabel(type) });
   }
 
   /** @see Instrumentation.broadcast */
   broadcast(recipients: number): void {
     this.#broadcastRecipients.observe(recipients);
+  }
+
+  #typeLabel(type: string): string {
+    return BUILTIN_TYPES.has(type) || this.#isRegistered(type) ? boundedLabel(type) : OTHER_TYPE;
   }
 }
