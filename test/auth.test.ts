@@ -28,7 +28,7 @@ async function closeHttp(server: HttpServer): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
-describe("auth handler (SPEC §3)", () => {
+describe("auth handler", () => {
   let t: TestServer;
   const logLines: string[] = [];
   const capture = (fields: Record<string, unknown>, message: string): void => {
@@ -192,7 +192,7 @@ describe("auth: a custom tokenExtractor and a synchronous auth handler", () => {
   });
 });
 
-describe("allowedOrigins (SPEC §3)", () => {
+describe("allowedOrigins", () => {
   let t: TestServer;
   before(async () => {
     t = await startServer({ allowedOrigins: ["https://good.example", "http://localhost:3000"] });
@@ -225,7 +225,7 @@ describe("allowedOrigins (SPEC §3)", () => {
   });
 });
 
-describe("admission: connection limit, shutdown, path (SPEC §3)", () => {
+describe("admission: connection limit, shutdown, path", () => {
   it("maxConnections: the third connection gets 503, and one is accepted again after a client leaves", async () => {
     const t = await startServer({ maxConnections: 2 });
     try {
@@ -318,7 +318,7 @@ describe("embedding: attach() and handler()", () => {
   });
 });
 
-describe("handshake timeout (SPEC §3)", () => {
+describe("handshake timeout", () => {
   let t: TestServer;
   before(async () => {
     t = await startServer({ handshakeTimeout: 300 });

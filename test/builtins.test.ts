@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { connect } from "./helpers/client.js";
 import { startServer, type TestServer } from "./helpers/server.js";
 
-describe("built-in message types (SPEC §2)", () => {
+describe("built-in message types", () => {
   let t: TestServer;
   before(async () => {
     t = await startServer();

@@ -7,7 +7,7 @@ import { connect } from "./helpers/client.js";
 import { startServer, type TestServer } from "./helpers/server.js";
 import { drain, fence } from "./helpers/wire.js";
 
-describe("router: handlers, replies, errors (SPEC §2, §5)", () => {
+describe("router: handlers, replies, errors", () => {
   let t: TestServer;
   // Lets the test finish the slow handler after its timeout reply has been checked.
   let releaseSlow: (() => void) | undefined;

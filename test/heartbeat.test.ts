@@ -29,7 +29,7 @@ async function idOf(c: TestClient): Promise<string> {
   return (await c.request("status")).data.client_id as string;
 }
 
-describe("heartbeat (SPEC §4)", () => {
+describe("heartbeat", () => {
   let t: TestServer;
   const disconnects: Array<{ id: string; reason: DisconnectReason }> = [];
   before(async () => {

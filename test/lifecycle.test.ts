@@ -96,7 +96,7 @@ describe("lifecycle: every kind of end removes the client from the hub and every
   }
 });
 
-describe("lifecycle: graceful shutdown (SPEC §5)", () => {
+describe("lifecycle: graceful shutdown", () => {
   it("sends close 1001 to every client after the messages queued before it, then resolves and refuses new connections", async () => {
     const t = await startServer();
     const events = recordEvents(t);

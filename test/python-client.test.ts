@@ -46,7 +46,7 @@ function runClient(url: string): Promise<Record<string, any>> {
   });
 }
 
-describe("a client written in Python speaks SPEC §2", () => {
+describe("a client written in Python speaks the wire protocol", () => {
   let t: TestServer;
   before(async () => {
     t = await startServer({}, (server) => {

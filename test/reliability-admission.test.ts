@@ -1,5 +1,5 @@
 /**
- * Reliability, admission (issue 3 §4): `maxConnections` holds under a storm of parallel handshakes
+ * Reliability, admission: `maxConnections` holds under a storm of parallel handshakes
  * whose auth is still running; many slowloris sockets (silent, half-sent, trickling) are all closed by
  * `handshakeTimeout` while real clients are served; `maxRoomsPerClient` bounds what one client can make
  * the server hold. The single-case checks (one 503, one half request, room-name rules) live in

@@ -1,5 +1,5 @@
 /**
- * Reliability, churn (issue 3 §6): 20,000 connect / join / disconnect cycles leave nothing behind in
+ * Reliability, churn: 20,000 connect / join / disconnect cycles leave nothing behind in
  * the server: no client, room, socket, listener or timer, and the heap after GC returns to within a
  * stated bound of where it started. The server runs in a child process with `--expose-gc` so that GC
  * can be forced and its heap read without the test's own clients in the numbers. Clients are raw

@@ -1,5 +1,5 @@
 /**
- * Reliability, fuzzing (issue 3 §7): property-based tests with fast-check over the parser and the
+ * Reliability, fuzzing: property-based tests with fast-check over the parser and the
  * router. Arbitrary JSON values, strings and bytes never throw out of the parser or the hub; every
  * input sent to a real server gets a valid reply or an error, or a documented close (1007 for text
  * that is not UTF-8); and whatever handlers do (reply, throw, reject, hang, reply twice, reply with

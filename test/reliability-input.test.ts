@@ -1,5 +1,5 @@
 /**
- * Reliability, input (issue 3 §1, SPEC §5): frames over `maxPayload` close with 1009; bad input of any
+ * Reliability, input: frames over `maxPayload` close with 1009; bad input of any
  * kind gets an error reply and the connection keeps working; handler faults (throw, reject, never
  * settle, a reply that cannot be serialised, a schema that throws) become error replies and never
  * reach the hub. The plain one-case-per-input checks live in test/handlers.test.ts; here the inputs

@@ -1,5 +1,5 @@
 /**
- * Reliability, protocol violations and known attacks (issue 3 §8, §9), in the spirit of the Autobahn
+ * Reliability, protocol violations and known attacks, in the spirit of the Autobahn
  * suite but against our configured server, with frames written by hand over a raw `net.Socket`:
  * reserved bits and opcodes, unmasked frames, bad control frames (1002); invalid UTF-8, also split
  * across fragments (1007); fragments and compressed frames that together pass `maxPayload` (1009,

@@ -1,5 +1,5 @@
 /**
- * Reliability, rate limiting (issue 3 §2, SPEC §5): a token bucket per connection. Excess messages are
+ * Reliability, rate limiting: a token bucket per connection. Excess messages are
  * dropped with a `rate_limited` error (carrying the id when one can be read), every frame counts,
  * sustained abuse closes with 1008, and other clients are still answered while one floods.
  */

@@ -1,5 +1,5 @@
 /**
- * Reliability, safety (issue 3 §5): parsed messages cannot pollute prototypes, nothing a client sends is
+ * Reliability, safety: parsed messages cannot pollute prototypes, nothing a client sends is
  * evaluated, tokens never reach a log line (checked on the output of a real pino logger), and errors
  * never carry stack traces to clients (they go to the log instead).
  */

@@ -1,5 +1,5 @@
 /**
- * Reliability, slow consumers (issue 3 §3, SPEC §5): a client that stops reading is closed with 1013
+ * Reliability, slow consumers: a client that stops reading is closed with 1013
  * once its unsent bytes pass `maxBufferedBytes`, the server's memory stays bounded, the other members
  * keep receiving; droppable sends skip such a client instead of costing it its connection.
  */

@@ -18,7 +18,7 @@ async function closeAll(...clients: TestClient[]): Promise<void> {
   await Promise.all(clients.map((c) => c.close()));
 }
 
-describe("rooms and broadcast (SPEC §2)", () => {
+describe("rooms and broadcast", () => {
   let t: TestServer;
   before(async () => {
     t = await startServer({ maxRoomsPerClient: 3, presenceEventsMaxMembers: 2 });

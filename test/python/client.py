@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A conduit-ws client written from SPEC section 2 alone, in another language than the server.
+"""A conduit-ws client written from the wire protocol (docs/PROTOCOL.md) alone, in another language than the server.
 
 Usage: client.py <ws-url>
 
@@ -39,7 +39,7 @@ class Conversation:
             message = json.loads(raw)
             if predicate(message):
                 return message
-            # Unasked-for messages (presence events, notices) are kept, as SPEC section 2 allows.
+            # Unasked-for messages (presence events, notices) are kept, as the protocol allows.
             self.pending.append(message)
 
     async def next_type(self, type_):
