@@ -8,7 +8,8 @@
  *   start-up with exit code 1; one that dies later is replaced, unless workers keep dying
  *   ({@link MAX_RESTARTS} within a minute), which ends the primary with code 1.
  * - `/metrics` on any worker answers with the sum over all workers (prom-client's aggregator in the
- *   primary), so a scrape does not depend on which worker the kernel handed it to.
+ *   primary), so a scrape does not depend on which worker the kernel handed it to. With
+ *   `--metrics-port` the primary serves that sum on its own listener instead.
  *
  * @module
  */
@@ -17,6 +18,7 @@ import { AggregatorRegistry } from "prom-client";
 import type { Logger } from "pino";
 import type { CliConfig } from "./config.js";
 import { exitOnSignals, readyLine } from "./lifecycle.js";
+import { listenMetrics } from "./metrics-server.js";
 import { serve } from "./serve.js";
 
 /** Replacements of crashed workers allowed within one minute before the primary gives up. */
@@ -33,9 +35,26 @@ function isClusterMessage(message: unknown): message is ClusterMessage {
   return typeof kind === "string" && kind.startsWith("conduit:");
 }
 
-/** Runs the cluster primary: forks `config.workers` workers and supervises them until shutdown. */
-export function runPrimary(config: CliConfig, logger: Logger): void {
+/**
+ * Runs the cluster primary: binds the `--metrics-port` listener if asked, forks `config.workers`
+ * workers and supervises them until shutdown. Exits 1 when the metrics listener cannot be bound.
+ */
+export async function runPrimary(config: CliConfig, logger: Logger): Promise<void> {
   const aggregator = new AggregatorRegistry();
+  if (config.metricsPort !== undefined) {
+    try {
+      const listener = await listenMetrics({
+        port: config.metricsPort,
+        host: config.metricsHost,
+        metrics: async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }),
+        logger,
+      });
+      logger.info({ url: listener.url }, "metrics listening");
+    } catch (error) {
+      logger.fatal({ err: error }, "could not start");
+      process.exit(1);
+    }
+  }
   const ready = new Set<Worker>();
   // Our own count: cluster.workers may still list a worker during its 'exit' event.
   const live = new Set<Worker>();

@@ -1,13 +1,16 @@
 /**
  * The standalone server's configuration: command-line flags and environment variables (docs/CLI.md),
  * parsed and validated once. A flag wins over its environment variable; an empty variable counts as
- * unset (so `PORT=` in a compose file falls back to the default). Every refusal is a
+ * unset (so `PORT=` in a compose file falls back to the default), except `CONDUIT_JWT_SECRET`: an
+ * empty secret is a mistake to refuse, not a request to run without authentication. Every refusal is a
  * {@link ConfigError} naming the flag or variable and how to fix it; `main` turns it into exit code 2.
+ * The library's own checks run here too ({@link parseConfig} resolves the options), so a combination
+ * the library refuses also ends with code 2 rather than as a failed start.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { defaultOptions, type RateLimitOptions, type ServerOptions } from "../options.js";
+import { defaultOptions, resolveOptions, type RateLimitOptions, type ServerOptions } from "../options.js";
 
 /** The log levels `--log-level` accepts (pino's, plus `silent`). */
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -23,7 +26,7 @@ export interface CliConfig {
   host: string;
   /** WebSocket endpoint path. */
   path: string;
-  /** HS256 secret; when set every connection needs a valid JWT. */
+  /** HS256 secret of at least {@link MIN_JWT_SECRET_BYTES} bytes; when set every connection needs a valid JWT. */
   jwtSecret: string | undefined;
   /** Exact origins allowed to connect; undefined allows any. */
   allowedOrigins: string[] | undefined;
@@ -31,10 +34,14 @@ export interface CliConfig {
   redisUrl: string | undefined;
   /** Largest incoming frame in bytes. */
   maxPayload: number;
+  /** Deepest nesting of arrays and objects in a client's message. */
+  maxMessageDepth: number;
   /** Connections per process. */
   maxConnections: number;
   /** Messages per second per client (burst twice that); 0 turns the limit off. */
   rateLimit: number;
+  /** Deliveries per second a client's messages may cause; undefined: the library's 100 × {@link CliConfig.rateLimit}. */
+  deliveryBudget: number | undefined;
   /** Unsent bytes per client before close 1013. */
   maxBufferedBytes: number;
   /** Milliseconds between ping frames. */
@@ -49,6 +56,10 @@ export interface CliConfig {
   workers: number;
   /** Least severe level written to the log. */
   logLevel: LogLevel;
+  /** Port of a listener of its own for `/metrics`; undefined serves `/metrics` on the public listener. */
+  metricsPort: number | undefined;
+  /** Bind address of the metrics listener (used only with {@link CliConfig.metricsPort}). */
+  metricsHost: string;
 }
 
 /** A bad flag or environment value; the message says which and how to fix it. */
@@ -76,18 +87,35 @@ interface FlagSpec {
 // setTimeout/setInterval silently turn larger delays into 1 ms, so durations are capped here.
 const MAX_TIMER_MS = 2_147_483_647;
 
+/**
+ * The shortest `--jwt-secret` accepted, in bytes (UTF-8). RFC 7518 §3.2 requires an HS256 key of at
+ * least the hash's size, 256 bits: a shorter secret can be guessed offline from any one token.
+ */
+export const MIN_JWT_SECRET_BYTES = 32;
+
+/**
+ * The deepest `--max-message-depth` accepted. Deeper messages would be parsed, and then walked by
+ * every reply that echoes them and every schema, one stack frame per level.
+ */
+export const MAX_MESSAGE_DEPTH_LIMIT = 1000;
+
+/** Where `--metrics-port` listens unless `--metrics-host` says otherwise: this machine only. */
+export const DEFAULT_METRICS_HOST = "127.0.0.1";
+
 /** The flags, in the order `--help` lists them. */
 // biome-ignore format: one flag per line reads as a table
 export const FLAGS: readonly FlagSpec[] = [
   { name: "port", env: "PORT", arg: "N", defaultText: "8080", help: "TCP port (0 picks a free one)" },
   { name: "host", env: "HOST", arg: "ADDR", defaultText: "0.0.0.0", help: "bind address (127.0.0.1: this machine only; :: for IPv6)" },
   { name: "path", env: "CONDUIT_PATH", arg: "PATH", defaultText: "/ws", help: "WebSocket endpoint" },
-  { name: "jwt-secret", env: "CONDUIT_JWT_SECRET", arg: "SECRET", defaultText: "none", help: "require an HS256 JWT (?token= or Authorization: Bearer); its sub is the user_id" },
+  { name: "jwt-secret", env: "CONDUIT_JWT_SECRET", arg: "SECRET", defaultText: "none", help: `require an HS256 JWT (?token= or Authorization: Bearer); its sub is the user_id; at least ${MIN_JWT_SECRET_BYTES} bytes` },
   { name: "allowed-origins", env: "CONDUIT_ALLOWED_ORIGINS", arg: "LIST", defaultText: "any", help: "comma-separated origins allowed to connect, e.g. https://app.example" },
   { name: "redis", env: "REDIS_URL", arg: "URL", defaultText: "none", help: "join a cluster over Redis (redis:// or rediss://)" },
   { name: "max-payload", env: "CONDUIT_MAX_PAYLOAD", arg: "BYTES", defaultText: String(defaultOptions.maxPayload), help: "largest incoming message; larger: close 1009" },
+  { name: "max-message-depth", env: "CONDUIT_MAX_MESSAGE_DEPTH", arg: "N", defaultText: String(defaultOptions.maxMessageDepth), help: "deepest nesting of arrays and objects in a message; deeper: invalid_message" },
   { name: "max-connections", env: "CONDUIT_MAX_CONNECTIONS", arg: "N", defaultText: String(defaultOptions.maxConnections), help: "connections per process; above it: HTTP 503" },
   { name: "rate-limit", env: "CONDUIT_RATE_LIMIT", arg: "N", defaultText: String(defaultRate()), help: "messages per second per client, burst 2x; 0 turns it off" },
+  { name: "delivery-budget", env: "CONDUIT_DELIVERY_BUDGET", arg: "N", defaultText: "100x --rate-limit", help: "deliveries per second a client's messages may cause, burst 2x; over it: rate_limited" },
   { name: "max-buffered-bytes", env: "CONDUIT_MAX_BUFFERED_BYTES", arg: "BYTES", defaultText: String(defaultOptions.maxBufferedBytes), help: "unsent bytes per client before close 1013" },
   { name: "heartbeat-interval", env: "CONDUIT_HEARTBEAT_INTERVAL", arg: "MS", defaultText: String(defaultOptions.heartbeatInterval), help: "ms between ping frames" },
   { name: "heartbeat-timeout", env: "CONDUIT_HEARTBEAT_TIMEOUT", arg: "MS", defaultText: String(defaultOptions.heartbeatTimeout), help: "ms of silence before a client is terminated" },
@@ -95,6 +123,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: "broadcast-to-all", env: "CONDUIT_BROADCAST_TO_ALL", arg: "on|off", defaultText: "on", help: "off: a client's broadcast without a room is refused" },
   { name: "workers", env: "CONDUIT_WORKERS", arg: "N", defaultText: "1", help: "processes on this machine (above 1 needs --redis)" },
   { name: "log-level", env: "CONDUIT_LOG_LEVEL", arg: "LEVEL", defaultText: "info", help: `one of ${LOG_LEVELS.join(", ")}` },
+  { name: "metrics-port", env: "CONDUIT_METRICS_PORT", arg: "N", defaultText: "the public port", help: "serve /metrics on a listener of its own (0 picks a free one); the public port then answers 404" },
+  { name: "metrics-host", env: "CONDUIT_METRICS_HOST", arg: "ADDR", defaultText: DEFAULT_METRICS_HOST, help: "bind address of the --metrics-port listener" },
   { name: "help", defaultText: "", help: "print this help and exit" },
   { name: "version", defaultText: "", help: "print the version and exit" },
 ];
@@ -117,7 +147,7 @@ export function usage(): string {
     "Usage: conduit-ws [flags]",
     "",
     "A real-time WebSocket messaging server. Flags win over environment variables.",
-    "HTTP: GET / (demo), /healthz, /metrics, /sdk/<name>.js. Logs: JSON lines on stderr.",
+    "HTTP: GET / (demo), /healthz, /metrics (or on --metrics-port), /config, /sdk/<name>.js. Logs: JSON lines on stderr.",
     "",
     ...rows,
     "",
@@ -170,12 +200,14 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     port: integer(raw("port"), 8080, 0, 65_535, "a port number"),
     host: host(raw("host")),
     path: path(raw("path")),
-    jwtSecret: raw("jwt-secret")?.value,
+    jwtSecret: jwtSecret(values["jwt-secret"], env.CONDUIT_JWT_SECRET),
     allowedOrigins: origins(raw("allowed-origins")),
     redisUrl: redisUrl(raw("redis")),
     maxPayload: integer(raw("max-payload"), defaultOptions.maxPayload, 1, Number.MAX_SAFE_INTEGER, "bytes"),
+    maxMessageDepth: integer(raw("max-message-depth"), defaultOptions.maxMessageDepth, 1, MAX_MESSAGE_DEPTH_LIMIT, "levels of nesting"),
     maxConnections: integer(raw("max-connections"), defaultOptions.maxConnections, 1, Number.MAX_SAFE_INTEGER, "connections"),
     rateLimit: integer(raw("rate-limit"), defaultRate(), 0, 1_000_000, "messages per second; 0 turns the limit off"),
+    deliveryBudget: optionalInteger(raw("delivery-budget"), 1, Number.MAX_SAFE_INTEGER, "deliveries per second"),
     maxBufferedBytes: integer(raw("max-buffered-bytes"), defaultOptions.maxBufferedBytes, 1, Number.MAX_SAFE_INTEGER, "bytes"),
     heartbeatInterval,
     heartbeatTimeout,
@@ -183,13 +215,84 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     broadcastToAll: toggle(raw("broadcast-to-all"), defaultOptions.allowBroadcastToAll),
     workers: integer(raw("workers"), 1, 1, 1024, "processes"),
     logLevel: logLevel(raw("log-level")),
+    metricsPort: optionalInteger(raw("metrics-port"), 0, 65_535, "a port number"),
+    metricsHost: host(raw("metrics-host"), DEFAULT_METRICS_HOST),
   };
   if (config.workers > 1 && config.redisUrl === undefined) {
     throw new ConfigError(
       `--workers ${config.workers} needs --redis URL (or REDIS_URL): without Redis the workers could not see each other's clients and rooms; add --redis redis://host:6379 or use --workers 1`,
     );
   }
+  if (config.deliveryBudget !== undefined && config.rateLimit === 0) {
+    throw new ConfigError(
+      `--delivery-budget ${config.deliveryBudget} cannot apply with --rate-limit 0, which turns the message rate and the delivery budget off together; set a --rate-limit or drop --delivery-budget`,
+    );
+  }
+  if (config.metricsPort === undefined && raw("metrics-host") !== undefined) {
+    throw new ConfigError(
+      "--metrics-host needs --metrics-port N (or CONDUIT_METRICS_PORT): without it /metrics stays on the public listener",
+    );
+  }
+  if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) {
+    throw new ConfigError(
+      `--metrics-port ${config.metricsPort} is the public --port: pick another port, or leave --metrics-port out to serve /metrics on the public one`,
+    );
+  }
+  checkLibraryOptions(config);
   return { kind: "run", config };
+}
+
+/** The library option each flag sets, so the library's messages can name the flag instead. */
+const OPTION_FLAGS: Readonly<Record<string, string>> = {
+  path: "--path",
+  maxPayload: "--max-payload",
+  maxMessageDepth: "--max-message-depth",
+  maxConnections: "--max-connections",
+  maxBufferedBytes: "--max-buffered-bytes",
+  heartbeatInterval: "--heartbeat-interval",
+  heartbeatTimeout: "--heartbeat-timeout",
+  shutdownTimeout: "--shutdown-timeout",
+  "rateLimit.messagesPerSecond": "--rate-limit",
+  "rateLimit.deliveriesPerSecond": "--delivery-budget",
+};
+
+/**
+ * Runs the library's own validation on the options the flags make, so a combination it refuses
+ * (say `--max-buffered-bytes` below `--max-payload`) is a configuration error, exit code 2, before
+ * anything listens, in the primary of `--workers` too, rather than a failed start of every process.
+ */
+function checkLibraryOptions(config: CliConfig): void {
+  try {
+    resolveOptions(toServerOptions(config));
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    const message = error.message
+      .replace(/^conduit-ws: /, "")
+      .replace(/"([A-Za-z.]+)"/g, (quoted, name: string) => OPTION_FLAGS[name] ?? quoted);
+    throw new ConfigError(message);
+  }
+}
+
+function jwtSecret(flag: string | boolean | undefined, env: string | undefined): string | undefined {
+  const raw: RawValue | undefined =
+    typeof flag === "string"
+      ? { value: flag, source: "--jwt-secret" }
+      : env === undefined
+        ? undefined
+        : { value: env, source: "CONDUIT_JWT_SECRET (environment)" };
+  if (raw === undefined) return undefined;
+  // Measured in bytes, as the HMAC key is; the value itself is never echoed.
+  const bytes = Buffer.byteLength(raw.value, "utf8");
+  if (raw.value.trim() === "" || bytes < MIN_JWT_SECRET_BYTES) {
+    throw new ConfigError(
+      `${raw.source} is ${raw.value === "" ? "empty" : `${bytes} bytes`}: an HS256 secret needs at least ${MIN_JWT_SECRET_BYTES} random bytes (RFC 7518 §3.2), e.g. from "openssl rand -base64 48"; to run without authentication, leave it unset`,
+    );
+  }
+  return raw.value;
+}
+
+function optionalInteger(raw: RawValue | undefined, min: number, max: number, unit: string): number | undefined {
+  return raw === undefined ? undefined : integer(raw, min, min, max, unit);
 }
 
 function integer(raw: RawValue | undefined, fallback: number, min: number, max: number, unit: string): number {
@@ -202,8 +305,8 @@ function integer(raw: RawValue | undefined, fallback: number, min: number, max: 
   return parsed;
 }
 
-function host(raw: RawValue | undefined): string {
-  if (raw === undefined) return "0.0.0.0";
+function host(raw: RawValue | undefined, fallback = "0.0.0.0"): string {
+  if (raw === undefined) return fallback;
   const value = raw.value.trim();
   // A bracketed IPv6 address is how users write it in URLs; listen() wants it bare.
   const bare = value.startsWith("[") && value.endsWith("]") ? value.slice(1, -1) : value;
@@ -307,13 +410,20 @@ function logLevel(raw: RawValue | undefined): LogLevel {
  * instrumentation and adapter are added by the caller.
  */
 export function toServerOptions(config: CliConfig): Partial<ServerOptions> {
+  // deliveriesPerSecond left undefined lets the library derive the budget from the message rate.
   const rateLimit: RateLimitOptions | false =
     config.rateLimit === 0
       ? false
-      : { ...(defaultOptions.rateLimit as RateLimitOptions), messagesPerSecond: config.rateLimit, burst: 2 * config.rateLimit };
+      : {
+          ...(defaultOptions.rateLimit as RateLimitOptions),
+          messagesPerSecond: config.rateLimit,
+          burst: 2 * config.rateLimit,
+          deliveriesPerSecond: config.deliveryBudget,
+        };
   return {
     path: config.path,
     maxPayload: config.maxPayload,
+    maxMessageDepth: config.maxMessageDepth,
     maxConnections: config.maxConnections,
     rateLimit,
     maxBufferedBytes: config.maxBufferedBytes,

@@ -5,7 +5,7 @@
  * | --- | --- |
  * | `GET /` | the demo page (`demo/index.html` of the package), or a short page saying it is missing |
  * | `GET /healthz` | 200 `{"status":"ok"}` while serving, 503 `{"status":"draining"}` once shutdown began |
- * | `GET /metrics` | Prometheus text |
+ * | `GET /metrics` | Prometheus text (404 when `--metrics-port` serves it on a listener of its own) |
  * | `GET /config` | `{"path","auth","protocol"}`: what a browser page needs to connect (see {@link ClientConfig}) |
  * | `GET /sdk/<name>.js` | the browser SDK from `dist/client/` as `text/javascript` |
  * | `GET <endpoint path>` without upgrade | 426 Upgrade Required |
@@ -36,6 +36,9 @@ export interface ClientConfig {
   protocol: 1;
 }
 
+/** Produces the Prometheus exposition for one scrape. */
+export type MetricsSource = () => Promise<{ contentType: string; body: string }>;
+
 /** What the routes need from the running server. */
 export interface HttpRoutesOptions {
   /** The WebSocket endpoint's path (a plain GET there gets 426). */
@@ -44,8 +47,8 @@ export interface HttpRoutesOptions {
   auth: boolean;
   /** True once shutdown has begun: `/healthz` answers 503 so load balancers stop sending traffic. */
   isDraining(): boolean;
-  /** The Prometheus exposition. */
-  metrics(): Promise<{ contentType: string; body: string }>;
+  /** The Prometheus exposition; undefined when another listener serves it (`/metrics` is then 404). */
+  metrics: MetricsSource | undefined;
   /** The demo page file. */
   demoFile: URL;
   /** The directory the SDK is served from (with a trailing slash). */
@@ -90,7 +93,7 @@ export function createRequestListener(options: HttpRoutesOptions): RequestListen
     const known =
       path === "/" ||
       path === "/healthz" ||
-      path === "/metrics" ||
+      (path === "/metrics" && options.metrics !== undefined) ||
       path === "/config" ||
       path === options.wsPath ||
       path.startsWith("/sdk/");
@@ -111,10 +114,7 @@ export function createRequestListener(options: HttpRoutesOptions): RequestListen
       response.setHeader("Cache-Control", "no-store");
       return send(request, response, 200, "application/json", clientConfigBody);
     }
-    if (path === "/metrics") {
-      const { contentType, body } = await options.metrics();
-      return send(request, response, 200, contentType, body);
-    }
+    if (path === "/metrics" && options.metrics !== undefined) return sendMetrics(request, response, options.metrics);
     if (path === "/") {
       const page = (await readOptional(fileURLToPath(options.demoFile))) ?? FALLBACK_DEMO;
       response.setHeader("Cache-Control", "no-cache");
@@ -130,6 +130,32 @@ export function createRequestListener(options: HttpRoutesOptions): RequestListen
     response.setHeader("Cache-Control", "no-cache");
     return send(request, response, 200, file.contentType, body);
   }
+}
+
+/**
+ * Creates the request listener of the `--metrics-port` listener: `GET /metrics` and nothing else, so
+ * the port can be opened to a scraper without exposing the demo, the SDK or the WebSocket endpoint.
+ */
+export function createMetricsRequestListener(metrics: MetricsSource, logger: Logger): RequestListener {
+  return (request, response) => {
+    const path = pathOf(request);
+    logger.debug({ method: request.method, url: path }, "metrics request");
+    if (path !== "/metrics") return send(request, response, 404, "text/plain; charset=utf-8", "not found\n");
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      response.setHeader("Allow", "GET, HEAD");
+      return send(request, response, 405, "text/plain; charset=utf-8", "method not allowed\n");
+    }
+    sendMetrics(request, response, metrics).catch((error: unknown) => {
+      logger.error({ err: error, url: path }, "metrics request failed");
+      if (!response.headersSent) send(request, response, 500, "text/plain; charset=utf-8", "internal error\n");
+      else response.destroy();
+    });
+  };
+}
+
+async function sendMetrics(request: IncomingMessage, response: ServerResponse, metrics: MetricsSource): Promise<void> {
+  const { contentType, body } = await metrics();
+  send(request, response, 200, contentType, body);
 }
 
 /**

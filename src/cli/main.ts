@@ -10,7 +10,8 @@
  * - stderr: JSON log lines (pino), and a plain `conduit-ws: …` line for a configuration error.
  * - exit codes: 0 after a graceful shutdown on SIGTERM or SIGINT (and for `--help`); 1 when the
  *   server cannot start (port taken, Redis unreachable) or a shutdown fails; 2 for a bad flag or
- *   environment value. A second SIGTERM/SIGINT during shutdown exits at once with 1.
+ *   environment value, or for limits the library refuses (`parseConfig` runs its validation). A
+ *   second SIGTERM/SIGINT during shutdown exits at once with 1.
  *
  * @module
  */
@@ -21,17 +22,34 @@ import { ConfigError, describeConfig, parseConfig, usage, type CliConfig } from 
 import { runPrimary, runWorker } from "./cluster.js";
 import { exitOnSignals, readyLine } from "./lifecycle.js";
 import { createLogger } from "./logger.js";
+import { listenMetrics, type MetricsListener } from "./metrics-server.js";
 import { serve } from "./serve.js";
 
 async function runSingle(config: CliConfig, logger: PinoLogger): Promise<void> {
   let running: Awaited<ReturnType<typeof serve>>;
+  let metricsListener: MetricsListener | undefined;
   try {
     running = await serve(config, logger);
+    const { registry } = running.metrics;
+    if (config.metricsPort !== undefined) {
+      metricsListener = await listenMetrics({
+        port: config.metricsPort,
+        host: config.metricsHost,
+        metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+        logger,
+      });
+      logger.info({ url: metricsListener.url }, "metrics listening");
+    }
   } catch (error) {
     logger.fatal({ err: error }, "could not start");
     process.exit(1);
   }
-  exitOnSignals(logger, running.stop, { forceOnSecondSignal: true });
+  const stop = async (): Promise<void> => {
+    // The metrics listener closes last, so a scrape during the drain still sees it.
+    await running.stop();
+    await metricsListener?.close();
+  };
+  exitOnSignals(logger, stop, { forceOnSecondSignal: true });
   logger.info({ url: running.url, config: describeConfig(config) }, "listening");
   process.stdout.write(`${readyLine(running.url)}\n`);
 }
