@@ -5,18 +5,19 @@
  */
 import assert from "node:assert/strict";
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
-import { createServer, request as httpRequest, type Server } from "node:http";
+import { Agent, createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { ConfigError, parseConfig, toServerOptions, type CliConfig } from "../src/cli/config.js";
+import { ConfigError, MIN_JWT_SECRET_BYTES, parseConfig, toServerOptions, usage, type CliConfig } from "../src/cli/config.js";
 import { createRequestListener } from "../src/cli/http.js";
 import { createLogger } from "../src/cli/logger.js";
-import { MAX_TYPE_LABELS, ServerMetrics } from "../src/cli/metrics.js";
-import { defaultOptions, resolveOptions } from "../src/options.js";
+import { MAX_LABEL_LENGTH, ServerMetrics } from "../src/cli/metrics.js";
+import { listenMetrics } from "../src/cli/metrics-server.js";
+import { defaultOptions, resolveOptions, type RateLimitOptions } from "../src/options.js";
 import { silentLogger } from "../src/logger.js";
 
 function config(argv: string[], env: Record<string, string> = {}): CliConfig {
@@ -85,7 +86,11 @@ describe("flags and environment (SPEC §6)", () => {
     assert.equal(options.path, "/rt");
     assert.equal(options.maxPayload, 1024);
     assert.equal(options.maxConnections, 5);
-    assert.deepEqual(options.rateLimit, { ...defaultOptions.rateLimit, messagesPerSecond: 7, burst: 14 });
+    assert.deepEqual(
+      options.rateLimit,
+      { ...defaultOptions.rateLimit, messagesPerSecond: 7, burst: 14, deliveriesPerSecond: 700 },
+      "the delivery budget follows the message rate",
+    );
     assert.equal(options.maxBufferedBytes, 4096);
     assert.ok(options.droppableBufferedBytes < options.maxBufferedBytes, "droppable messages are skipped before the close");
     assert.equal(options.heartbeatInterval, 1000);
@@ -111,15 +116,85 @@ describe("flags and environment (SPEC §6)", () => {
       CONDUIT_RATE_LIMIT: "",
       CONDUIT_WORKERS: "3",
       REDIS_URL: "redis://h:6379",
-      CONDUIT_JWT_SECRET: "s",
+      CONDUIT_JWT_SECRET: "s".repeat(MIN_JWT_SECRET_BYTES),
     };
     const fromEnv = config([], env);
     assert.deepEqual(
       [fromEnv.port, fromEnv.host, fromEnv.path, fromEnv.rateLimit, fromEnv.workers, fromEnv.redisUrl, fromEnv.jwtSecret],
-      [9000, "127.0.0.1", "/env", 100, 3, "redis://h:6379", "s"],
+      [9000, "127.0.0.1", "/env", 100, 3, "redis://h:6379", env.CONDUIT_JWT_SECRET],
     );
-    const flagged = config(["--port", "9001", "--path", "/flag", "--jwt-secret", "t"], env);
-    assert.deepEqual([flagged.port, flagged.path, flagged.jwtSecret], [9001, "/flag", "t"]);
+    const flagged = config(["--port", "9001", "--path", "/flag", "--jwt-secret", "t".repeat(40)], env);
+    assert.deepEqual([flagged.port, flagged.path, flagged.jwtSecret], [9001, "/flag", "t".repeat(40)]);
+  });
+
+  it("an empty or short JWT secret stops the start instead of turning authentication off or weak", () => {
+    const short = "tooShortSecret-17";
+    for (const [argv, env, source] of [
+      [[], { CONDUIT_JWT_SECRET: "" }, /CONDUIT_JWT_SECRET \(environment\) is empty/],
+      [["--jwt-secret", ""], {}, /--jwt-secret is empty/],
+      [[], { CONDUIT_JWT_SECRET: "   " }, /CONDUIT_JWT_SECRET \(environment\) is 3 bytes/],
+      [["--jwt-secret", short], {}, /--jwt-secret is 17 bytes/],
+      [[], { CONDUIT_JWT_SECRET: short }, /CONDUIT_JWT_SECRET \(environment\) is 17 bytes/],
+      // Bytes, not characters: 16 two-byte characters are 32 bytes and pass; 15 are 30 and do not.
+      [["--jwt-secret", "é".repeat(15)], {}, /--jwt-secret is 30 bytes/],
+    ] as const) {
+      const message = refusal([...argv], env);
+      assert.match(message, source);
+      assert.match(message, /at least 32 .*bytes/);
+      assert.ok(!message.includes(short), "the secret is never echoed");
+    }
+    assert.equal(config(["--jwt-secret", "é".repeat(16)]).jwtSecret, "é".repeat(16));
+    assert.equal(config([], { CONDUIT_JWT_SECRET: "k".repeat(32) }).jwtSecret, "k".repeat(32));
+    assert.equal(config([], {}).jwtSecret, undefined, "unset: no authentication, as documented");
+  });
+
+  it("limits the library refuses are configuration errors that name the flags", () => {
+    assert.match(
+      refusal(["--max-buffered-bytes", "10"]),
+      /^--max-buffered-bytes \(10\) must be at least --max-payload \(65536\)/,
+      "a client would be closed with 1013 by any reply",
+    );
+    assert.match(refusal([], { CONDUIT_MAX_BUFFERED_BYTES: "4096", CONDUIT_MAX_PAYLOAD: "8192" }), /--max-buffered-bytes \(4096\)/);
+    assert.equal(config(["--max-buffered-bytes", "1024", "--max-payload", "1024"]).maxBufferedBytes, 1024);
+  });
+
+  it("--max-message-depth and --delivery-budget map onto maxMessageDepth and rateLimit.deliveriesPerSecond", () => {
+    const defaults = resolveOptions(toServerOptions(config([])));
+    assert.equal(defaults.maxMessageDepth, 64);
+    assert.equal((defaults.rateLimit as RateLimitOptions).deliveriesPerSecond, 10_000, "100 x the default rate");
+    const derived = resolveOptions(toServerOptions(config(["--rate-limit", "7"])));
+    assert.equal((derived.rateLimit as RateLimitOptions).deliveriesPerSecond, 700, "unset: the library derives it from --rate-limit");
+
+    const set = resolveOptions(toServerOptions(config(["--max-message-depth", "8", "--delivery-budget", "250", "--rate-limit", "7"])));
+    assert.equal(set.maxMessageDepth, 8);
+    assert.deepEqual(set.rateLimit, { ...defaultOptions.rateLimit, messagesPerSecond: 7, burst: 14, deliveriesPerSecond: 250 });
+    const fromEnv = config([], { CONDUIT_MAX_MESSAGE_DEPTH: "16", CONDUIT_DELIVERY_BUDGET: "500" });
+    assert.deepEqual([fromEnv.maxMessageDepth, fromEnv.deliveryBudget], [16, 500]);
+    assert.equal(config(["--delivery-budget", "9"], { CONDUIT_DELIVERY_BUDGET: "500" }).deliveryBudget, 9, "the flag wins");
+    assert.equal(config([], { CONDUIT_DELIVERY_BUDGET: "" }).deliveryBudget, undefined, "empty counts as unset");
+
+    assert.equal(toServerOptions(config(["--rate-limit", "0"])).rateLimit, false, "--rate-limit 0 turns the budget off too");
+    assert.match(refusal(["--rate-limit", "0", "--delivery-budget", "50"]), /--delivery-budget 50 cannot apply with --rate-limit 0/);
+    assert.match(refusal(["--delivery-budget", "0"]), /--delivery-budget "0".*from 1/);
+    assert.match(refusal(["--max-message-depth", "0"]), /--max-message-depth "0".*from 1 to 1000/);
+    assert.match(refusal([], { CONDUIT_MAX_MESSAGE_DEPTH: "5000" }), /CONDUIT_MAX_MESSAGE_DEPTH \(environment\) "5000"/);
+    const help = usage();
+    assert.match(help, /--max-message-depth N +.*\[env CONDUIT_MAX_MESSAGE_DEPTH\] \(default 64\)/);
+    assert.match(help, /--delivery-budget N +.*\[env CONDUIT_DELIVERY_BUDGET\] \(default 100x --rate-limit\)/);
+  });
+
+  it("--metrics-port moves /metrics to a listener of its own, on 127.0.0.1 unless --metrics-host says otherwise", () => {
+    const plain = config([]);
+    assert.equal(plain.metricsPort, undefined, "default: /metrics on the public listener");
+    const own = config(["--metrics-port", "9464"]);
+    assert.deepEqual([own.metricsPort, own.metricsHost], [9464, "127.0.0.1"]);
+    const fromEnv = config([], { CONDUIT_METRICS_PORT: "0", CONDUIT_METRICS_HOST: "::" });
+    assert.deepEqual([fromEnv.metricsPort, fromEnv.metricsHost], [0, "::"]);
+    assert.match(refusal(["--metrics-host", "0.0.0.0"]), /--metrics-host needs --metrics-port/);
+    assert.match(refusal(["--port", "9000", "--metrics-port", "9000"]), /--metrics-port 9000 is the public --port/);
+    assert.match(refusal(["--metrics-port", "65536"]), /--metrics-port "65536"/);
+    assert.match(usage(), /--metrics-port N .*\[env CONDUIT_METRICS_PORT\]/);
+    assert.match(usage(), /--metrics-host ADDR .*\[env CONDUIT_METRICS_HOST\] \(default 127\.0\.0\.1\)/);
   });
 
   it("bad values are refused with a message naming the flag or variable and the fix", () => {
@@ -320,15 +395,110 @@ describe("HTTP routes", () => {
   });
 });
 
+/** One request on its own connection; the status and body. */
+function plain(url: string, method = "GET"): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 describe("metrics", () => {
-  it("caps distinct type labels so clients cannot create unbounded series", async () => {
+  const outSeries = (text: string): string[] => text.split("\n").filter((line) => line.startsWith("conduit_messages_out_total{"));
+
+  it("junk broadcast types cannot crowd out the server's own types or grow the exposition", async () => {
     const metrics = new ServerMetrics();
-    for (let i = 0; i < MAX_TYPE_LABELS + 50; i++) metrics.messageOut(`client-chosen-${i}`, 1);
-    metrics.messageOut("client-chosen-0", 2);
+    // What the hub reports for a client's broadcasts: whatever data.type the client chose.
+    for (let i = 0; i < 110; i++) metrics.messageOut(`junk-${i}-${"x".repeat(60_000)}`, 1);
+    metrics.messageOut("room_joined", 1);
+    metrics.messageOut("pong", 2);
+    metrics.messageIn("ping");
     const text = await metrics.registry.metrics();
-    const series = text.split("\n").filter((line) => line.startsWith("conduit_messages_out_total{"));
-    assert.equal(series.length, MAX_TYPE_LABELS + 1);
-    assert.ok(series.includes('conduit_messages_out_total{type="other"} 50'));
-    assert.ok(series.includes('conduit_messages_out_total{type="client-chosen-0"} 3'));
+    assert.deepEqual(outSeries(text).sort(), [
+      'conduit_messages_out_total{type="other"} 110',
+      'conduit_messages_out_total{type="pong"} 2',
+      'conduit_messages_out_total{type="room_joined"} 1',
+    ]);
+    assert.ok(!text.includes("junk-"), "no label for a type the server does not know");
+    assert.ok(text.length < 64 * 1024, `the exposition stays small (${text.length} bytes)`);
+  });
+
+  it("labels registered types, folds client-chosen ones into other, and caps a label's length", async () => {
+    const registered = new Set(["chat", `long-${"y".repeat(200)}`]);
+    const metrics = new ServerMetrics({ isRegistered: (type) => registered.has(type) });
+    metrics.messageIn("chat");
+    metrics.messageIn("not-registered");
+    metrics.handlerError("chat");
+    metrics.messageOut("chat", 3);
+    // A client may name a registered type in its broadcast: counted as other, not as the application's.
+    metrics.messageOut("chat", 5, true);
+    metrics.messageOut(`long-${"y".repeat(200)}`, 1);
+    const text = await metrics.registry.metrics();
+    assert.ok(text.includes('conduit_messages_in_total{type="chat"} 1'));
+    assert.ok(text.includes('conduit_messages_in_total{type="other"} 1'));
+    assert.ok(text.includes('conduit_handler_errors_total{type="chat"} 1'));
+    assert.ok(outSeries(text).includes('conduit_messages_out_total{type="chat"} 3'));
+    assert.ok(outSeries(text).includes('conduit_messages_out_total{type="other"} 5'));
+    const long = outSeries(text).find((line) => line.includes("long-"));
+    const value = /type="([^"]*)"/.exec(long ?? "")?.[1] ?? "";
+    assert.equal(value.length, MAX_LABEL_LENGTH, long);
+    assert.ok(value.endsWith("…"));
+  });
+
+  it("with metrics served elsewhere the public listener answers 404 for /metrics", async () => {
+    const server = createServer(
+      createRequestListener({
+        wsPath: "/ws",
+        auth: false,
+        isDraining: () => false,
+        metrics: undefined,
+        demoFile: new URL("file:///nonexistent/index.html"),
+        sdkDir: new URL("file:///nonexistent/"),
+        logger: silentLogger,
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      assert.equal((await plain(`${base}/metrics`, "GET")).status, 404);
+      assert.equal((await plain(`${base}/healthz`, "GET")).status, 200);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it("the metrics listener serves /metrics only, and closes with a scraper still connected", async () => {
+    const metrics = new ServerMetrics();
+    metrics.messageIn("ping");
+    const listener = await listenMetrics({
+      port: 0,
+      host: "127.0.0.1",
+      metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+      logger: silentLogger,
+    });
+    const base = listener.url.replace(/\/metrics$/, "");
+    assert.match(listener.url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const scrape = await plain(`${base}/metrics`, "GET");
+    assert.equal(scrape.status, 200);
+    assert.match(scrape.body, /conduit_messages_in_total\{type="ping"\} 1/);
+    assert.equal((await plain(`${base}/metrics`, "HEAD")).status, 200);
+    assert.equal((await plain(`${base}/`, "GET")).status, 404, "nothing but /metrics");
+    assert.equal((await plain(`${base}/healthz`, "GET")).status, 404);
+    assert.equal((await plain(`${base}/metrics`, "POST")).status, 405);
+    // A keep-alive connection left open, as a scraper keeps one.
+    const agent = new Agent({ keepAlive: true });
+    await new Promise<void>((resolve, reject) => {
+      httpRequest(listener.url, { agent }, (res) => res.resume().on("end", resolve))
+        .on("error", reject)
+        .end();
+    });
+    await listener.close();
+    await listener.close();
+    agent.destroy();
   });
 });

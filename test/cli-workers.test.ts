@@ -1,5 +1,5 @@
 /**
- * `conduit-ws --workers N --redis URL` (SPEC §6): N worker processes share one port through
+ * `conduit-ws --workers N --redis URL`: N worker processes share one port through
  * node:cluster and reach each other's clients over a private redis-server.
  */
 import assert from "node:assert/strict";
@@ -90,5 +90,20 @@ describe("conduit-ws --workers 2 --redis", { skip }, () => {
     );
     assert.deepEqual(await cli.exited, { code: 0, signal: null });
     assert.equal(cli.stdout(), `conduit-ws listening on ${cli.url}\n`);
+  });
+});
+
+describe("conduit-ws --workers 2 --metrics-port", { skip }, () => {
+  it("the primary serves the sum over all workers on the metrics listener", async (t) => {
+    const redis = await startRedis();
+    t.after(() => redis.stop());
+    const cli = await startCli(["--port", "0", "--host", "127.0.0.1", "--workers", "2", "--redis", redis.url, "--metrics-port", "0"]);
+    const url = String((await waitForLog(cli, (e) => e.msg === "metrics listening")).url);
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/, "loopback unless --metrics-host says otherwise");
+    const clients = [await connect(cli.url), await connect(cli.url), await connect(cli.url)];
+    for (let i = 0; i < 2; i++) assert.equal(sample((await get(url)).body, "conduit_connections"), clients.length);
+    cli.child.kill("SIGTERM");
+    for (const client of clients) assert.equal((await client.closed).code, 1001);
+    assert.deepEqual(await cli.exited, { code: 0, signal: null });
   });
 });

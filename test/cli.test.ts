@@ -1,5 +1,5 @@
 /**
- * The standalone server `conduit-ws` (SPEC §6), run as the real compiled CLI (`dist/cli/main.js`,
+ * The standalone server `conduit-ws`, run as the real compiled CLI (`dist/cli/main.js`,
  * built by `npm test`) in child processes: ready line, HTTP routes (`/config` included), JWT auth,
  * origins, metrics, signals, environment variables, exit codes, and the log never carrying a token.
  */
@@ -223,8 +223,14 @@ describe("conduit-ws refuses bad configuration with exit code 2", () => {
     { args: ["--no-such-flag"], names: /no-such-flag/ },
     { args: [], env: { CONDUIT_MAX_PAYLOAD: "64k" }, names: /CONDUIT_MAX_PAYLOAD \(environment\) "64k"/ },
     { args: ["--workers", "2"], names: /--workers 2 needs --redis/ },
+    // Limits the library refuses: every client would be closed with 1013 by its first large reply.
+    { args: ["--max-buffered-bytes", "10"], names: /--max-buffered-bytes \(10\) must be at least --max-payload \(65536\)/ },
+    // An empty or short secret fails closed: never a server without (or with weak) authentication.
+    { args: [], env: { CONDUIT_JWT_SECRET: "" }, names: /CONDUIT_JWT_SECRET \(environment\) is empty.*at least 32/ },
+    { args: ["--jwt-secret", "short-secret-xyz"], names: /--jwt-secret is 16 bytes.*at least 32/ },
+    { args: ["--rate-limit", "0", "--delivery-budget", "10"], names: /--delivery-budget 10 cannot apply with --rate-limit 0/ },
   ];
-  it("for an out-of-range flag, an unknown flag, a bad environment value and --workers without --redis", async () => {
+  it("for bad values, unknown flags, --workers without --redis, limits the library refuses and a weak JWT secret", async () => {
     // Spawned side by side: each only parses its arguments and exits.
     await Promise.all(
       cases.map(async ({ args, env, names }) => {
@@ -233,6 +239,7 @@ describe("conduit-ws refuses bad configuration with exit code 2", () => {
         assert.deepEqual(await cli.exited, { code: 2, signal: null }, label);
         assert.match(cli.stderr(), names, label);
         assert.equal(cli.stdout(), "", `${label}: no ready line`);
+        assert.ok(!cli.stderr().includes("short-secret-xyz"), `${label}: the secret is never printed`);
       }),
     );
   });
