@@ -36,7 +36,14 @@ export class RawWebSocket {
    * read buffer: valid only until the callback returns.
    */
   onText: ((payload: Buffer) => void) | undefined;
+  /**
+   * Called once when the open connection ends: with the code of the server's close frame, or
+   * undefined when it ended without one (a reset, a server that exited).
+   */
+  onClose: ((code: number | undefined) => void) | undefined;
   readonly #socket: Socket;
+  /** The code of the server's close frame, once one arrived. */
+  #closeCode: number | undefined;
   /** Masking key for this connection's frames (client frames must be masked, RFC 6455 §5.3). */
   readonly #mask: Buffer = randomBytes(4);
   /** Bytes of an incomplete frame (copied out of the shared buffer), kept until the rest arrives. */
@@ -80,6 +87,9 @@ export class RawWebSocket {
     this.#socket = socket;
     socket.setNoDelay(true);
     this.#closed = new Promise((resolve) => socket.once("close", () => resolve()));
+    socket.once("close", () => {
+      if (this.#head === undefined) this.onClose?.(this.#closeCode);
+    });
     // A server killed at the end of a scenario resets its sockets: nothing to report once open.
     socket.on("error", (error) => this.#settleOpen(error));
     socket.once("close", () => this.#settleOpen(new Error("connection closed during the handshake")));
@@ -101,6 +111,40 @@ export class RawWebSocket {
   /** Sends one text frame. */
   sendText(text: string): void {
     this.#sendFrame(OPCODE_TEXT, Buffer.from(text));
+  }
+
+  /**
+   * Writes bytes that are already whole, masked frames (a flood of control frames built once).
+   * @returns false when node holds more than its high-water mark for this socket: wait for {@link drained}
+   */
+  sendBytes(frames: Buffer): boolean {
+    if (this.#socket.destroyed) return false;
+    return this.#socket.write(frames);
+  }
+
+  /** Resolves when node's buffer for this socket has drained, or at once when the socket is gone. */
+  drained(): Promise<void> {
+    const socket = this.#socket;
+    if (socket.destroyed || !socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        socket.off("drain", done);
+        socket.off("close", done);
+        resolve();
+      };
+      socket.once("drain", done);
+      socket.once("close", done);
+    });
+  }
+
+  /** Bytes written and not yet handed to the kernel. */
+  get bufferedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  /** Whether the connection has ended. */
+  get isClosed(): boolean {
+    return this.#socket.destroyed;
   }
 
   #sendFrame(opcode: number, payload: Buffer): void {
@@ -171,7 +215,10 @@ export class RawWebSocket {
       offset += header + length;
       if (opcode === OPCODE_TEXT) this.onText?.(payload);
       else if (opcode === OPCODE_PING) this.#sendFrame(OPCODE_PONG, payload);
-      else if (opcode === OPCODE_CLOSE) this.#socket.end();
+      else if (opcode === OPCODE_CLOSE) {
+        this.#closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : undefined;
+        this.#socket.end();
+      }
     }
     // A copy: `data` may be the shared read buffer, which the next read overwrites.
     this.#pending = offset < data.length ? Buffer.from(data.subarray(offset)) : undefined;

@@ -13,6 +13,8 @@ import type {
   EchoResult,
   FanoutCommand,
   FanoutResult,
+  ListenCommand,
+  ListenResult,
   ThroughputCommand,
   ThroughputResult,
 } from "../shared/messages.js";
@@ -218,4 +220,21 @@ export async function throughput(command: ThroughputCommand): Promise<Throughput
     broadcasts: sent,
     totalDeliveries: deliveries,
   };
+}
+
+/**
+ * Idle members that only read: every tick is counted, never parsed, so that a flood of broadcasts
+ * costs this process as little as it can (other messages take the usual path).
+ */
+export async function listen(command: ListenCommand): Promise<ListenResult> {
+  let ticks = 0;
+  for (const client of clients) {
+    client.parseTicks = false;
+    client.onTick = () => {
+      if (now() >= command.from) ticks++;
+    };
+  }
+  await until(command.until);
+  for (const client of clients) client.onTick = undefined;
+  return { members: clients.length, ticks };
 }

@@ -5,7 +5,8 @@
  * @module
  */
 import type { LoadCommand, Reply, Request } from "../shared/messages.js";
-import { connect, echo, fanout, join, reset, throughput } from "./routines.js";
+import { attack, bystander } from "./noisy.js";
+import { connect, echo, fanout, join, listen, reset, throughput } from "./routines.js";
 
 function run(command: LoadCommand): Promise<unknown> {
   switch (command.op) {
@@ -19,6 +20,12 @@ function run(command: LoadCommand): Promise<unknown> {
       return echo(command);
     case "throughput":
       return throughput(command);
+    case "bystander":
+      return bystander(command);
+    case "attack":
+      return attack(command);
+    case "listen":
+      return listen(command);
     case "reset":
       return reset();
   }

@@ -77,6 +77,51 @@ export interface ThroughputCommand {
   ticksPerSecond: number;
 }
 
+/**
+ * The noisy neighbour's bystander: one connection of its own sends `{"type":"ping","id":"<n>"}` every
+ * `intervalMs` from `startAt` until `startAt + warmupMs + durationMs`, and times each `pong`; the
+ * pings sent before `startAt + warmupMs` are not measured.
+ */
+export interface BystanderCommand {
+  op: "bystander";
+  url: string;
+  intervalMs: number;
+  startAt: number;
+  warmupMs: number;
+  durationMs: number;
+  /** How long after its last ping it still waits for replies (not when its connection closed). */
+  graceMs: number;
+}
+
+/** The noisy neighbour's attacks (bench/load/noisy.ts builds each one's frames). */
+export type AttackName = "parse-escape" | "parse-nested" | "fanout" | "presence" | "join-leave" | "pongs";
+
+/**
+ * One attack: `connections` connections of this process's own (joined to `room` first when the
+ * attack needs it) send its frames from `startAt` for `warmupMs + durationMs`, `ratePerConnection`
+ * a second each, or as fast as the server reads them when it is undefined.
+ */
+export interface AttackCommand {
+  op: "attack";
+  url: string;
+  attack: AttackName;
+  connections: number;
+  ratePerConnection: number | undefined;
+  room: string;
+  startAt: number;
+  warmupMs: number;
+  durationMs: number;
+  /** How long after the attack the connections still read replies before they are closed. */
+  graceMs: number;
+}
+
+/** Every connection of this process counts the ticks it receives from `from` to `until`, unparsed. */
+export interface ListenCommand {
+  op: "listen";
+  from: number;
+  until: number;
+}
+
 /** Closes every connection of this process. */
 export interface ResetCommand {
   op: "reset";
@@ -101,7 +146,16 @@ export interface MemoryReport {
 }
 
 /** Every command a load process accepts. */
-export type LoadCommand = ConnectCommand | JoinCommand | FanoutCommand | EchoCommand | ThroughputCommand | ResetCommand;
+export type LoadCommand =
+  | ConnectCommand
+  | JoinCommand
+  | FanoutCommand
+  | EchoCommand
+  | ThroughputCommand
+  | BystanderCommand
+  | AttackCommand
+  | ListenCommand
+  | ResetCommand;
 
 /** Result of {@link ConnectCommand}. */
 export interface ConnectResult {
@@ -147,6 +201,59 @@ export interface ThroughputResult {
   broadcasts: number;
   /** Deliveries over the whole run; `broadcasts × members` when none is missing. */
   totalDeliveries: number;
+}
+
+/** How a connection ended, as its client saw it. */
+export interface ClosedBy {
+  /** The close frame's code; undefined when the connection ended without one (a reset, a crash). */
+  code: number | undefined;
+  /** When, as ms after the command's `startAt` (negative: before it). */
+  afterMs: number;
+}
+
+/** Result of {@link BystanderCommand}, counted over the measured window (warm-up excluded). */
+export interface BystanderResult {
+  sent: number;
+  /** Pongs received. */
+  received: number;
+  /** Pings refused with a `rate_limited` error (the bystander's own limit). */
+  refused: number;
+  /** Any other error reply. */
+  errors: number;
+  /** One round-trip time per pong, in ms. */
+  samplesMs: number[];
+  closed: ClosedBy | undefined;
+}
+
+/**
+ * Result of {@link AttackCommand}, counted over the whole attack (warm-up included: a burst allowance
+ * is spent there, and an attacker may be closed there); replies until the connections are closed.
+ */
+export interface AttackResult {
+  connections: number;
+  /** How long the attack sent: until its end, or until every connection was closed. */
+  sendingMs: number;
+  /** Messages (or frames) written. */
+  sent: number;
+  /** Messages that were due but not written because the connection's unsent bytes were over a bound. */
+  held: number;
+  /** Replies other than errors (echo, pong, presence, room_joined, room_left). */
+  answered: number;
+  /** Error replies by code; `rate_limited` is a refusal by the rate limit or the work budget. */
+  errors: Record<string, number>;
+  /** Deliveries and events the attackers themselves received (their own broadcasts, member events). */
+  otherReceived: number;
+  /** The first connection to be closed, if any was. */
+  closed: ClosedBy | undefined;
+  /** How many of the connections were closed. */
+  closedConnections: number;
+}
+
+/** Result of {@link ListenCommand}. */
+export interface ListenResult {
+  members: number;
+  /** Ticks received from `from` to `until`. */
+  ticks: number;
 }
 
 /** A request on the IPC channel. */
