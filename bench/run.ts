@@ -12,8 +12,10 @@ import { execFileSync } from "node:child_process";
 import { isAbsolute, relative } from "node:path";
 import { clockTicksPerSecond, ephemeralPortCount, openFilesLimit } from "./shared/procfs.js";
 import type { ServerKind } from "./shared/messages.js";
-import { parseArgs, REDIS_SCENARIOS, REPEATABLE, type BenchOptions, type ScenarioName } from "./harness/config.js";
+import { parseArgs, REDIS_SCENARIOS, REPEATABLE, SERVERS, type BenchOptions, type ScenarioName } from "./harness/config.js";
 import { runCluster } from "./harness/cluster.js";
+import { ATTACKS, runNoisy } from "./harness/noisy.js";
+import { bystanderTarget, noisySection } from "./harness/noisy-report.js";
 import { redisServerAvailable } from "./shared/redis-server.js";
 import { runScale } from "./harness/scale.js";
 import { elapsedSeconds, log } from "./harness/log.js";
@@ -130,6 +132,25 @@ function plan(options: BenchOptions): Step[] {
       run: (ctx) => runScale(ctx),
     });
   }
+  if (scenarios.includes("noisy")) {
+    const { pingIntervalMs, warmupMs, durationMs } = sizes.noisy;
+    for (const attack of ATTACKS) {
+      steps.push({
+        id: `noisy-${attack.name}`,
+        name: "noisy",
+        scenario: {
+          kind: "noisy",
+          label: attack.label(sizes.noisy),
+          title:
+            `noisy neighbour, ${attack.label(sizes.noisy)}: ${attack.what(sizes.noisy)}, at the servers' default limits; ` +
+            `a bystander pings every ${pingIntervalMs} ms, ${durationMs / 1000} s measured after ${warmupMs / 1000} s`,
+          omitted: attack.omitted,
+        },
+        servers: SERVERS.filter((kind) => attack.omitted[kind] === undefined),
+        run: (ctx, kind) => runNoisy(ctx, kind, attack),
+      });
+    }
+  }
   // A scenario none of whose servers is selected is left out.
   return steps.filter((step) => step.servers === undefined || step.servers.some((kind) => options.servers.includes(kind)));
 }
@@ -144,6 +165,19 @@ function combine(rows: Row[]): Row {
 
 function summary(row: Row): string {
   if ("error" in row) return `FAILED: ${row.error}`;
+  if ("bystander" in row) {
+    const { bystander: b, attacker: a } = row;
+    const closed =
+      row.serverExited !== undefined
+        ? ", server exited"
+        : a.closed === undefined
+          ? ""
+          : `, attacker closed ${a.closed.code ?? "without a close frame"}`;
+    return (
+      `bystander p50 ${b.rttMs.p50.toFixed(2)} ms p99 ${b.rttMs.p99.toFixed(2)} ms max ${b.rttMs.max.toFixed(2)} ms, ${b.received}/${b.sent} answered; ` +
+      `attacker ${a.sent} sent, ${a.refused} refused${closed}; cpu server ${row.serverCpuPct.toFixed(0)}%`
+    );
+  }
   if ("membersPerNode" in row) {
     const { latency, throughput } = row;
     return `${row.nodes} node(s): ${summary(latency)}; ${summary(throughput)}, redis ${throughput.redisCpuSecondsPerMillion?.toFixed(2)} cpu-s/M`;
@@ -285,10 +319,11 @@ async function main(): Promise<void> {
   await Promise.all(loads.map((load) => load.kill()));
 
   results.targets = targetChecks(results);
+  if (options.scenarios.includes("noisy")) results.bystanderTarget = bystanderTarget(results);
   const files = writeReport(results, options);
   log(`done in ${elapsedSeconds().toFixed(0)} s`);
   process.stdout.write(
-    `${markdownTable(results, options.servers)}\n${targetsSection(results)}\n` +
+    `${markdownTable(results, options.servers)}\n${targetsSection(results)}${noisySection(results, options.servers)}\n` +
       `report: ${shown(files.markdown)}\nJSON:   ${shown(files.json)}\n`,
   );
 }

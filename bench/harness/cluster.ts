@@ -54,7 +54,7 @@ export async function runCluster(ctx: Context, kind: ServerKind, nodes: 1 | 2): 
     redis = await startRedis(ctx.options.loadCpu, ctx.options.verbose);
     log(`redis-server started: pid ${redis.pid}, ${redis.url}`);
     const url = redis.url;
-    const started = await Promise.allSettled(Array.from({ length: nodes }, () => startServer(ctx, kind, url)));
+    const started = await Promise.allSettled(Array.from({ length: nodes }, () => startServer(ctx, kind, { redisUrl: url })));
     for (const result of started) if (result.status === "fulfilled") servers.push(result.value);
     const failed = started.find((result) => result.status === "rejected");
     if (failed !== undefined) throw failed.reason;

@@ -58,6 +58,32 @@ export interface EchoSize {
   durationMs: number;
 }
 
+/**
+ * The noisy neighbour scenario: a bystander pings while one attack runs against a server at its
+ * default limits. The attacks' rates and message sizes are part of their definition (noisy.ts);
+ * these are the rooms and the times.
+ */
+export interface NoisySize {
+  /** Idle members of the room the fan-out and presence attacks use. */
+  members: number;
+  /**
+   * Idle members of the room the join/leave attack toggles: with the attacker, at most conduit-ws's
+   * default `presenceEventsMaxMembers` (1,000), so that every join and leave is announced to them.
+   */
+  joinLeaveMembers: number;
+  /** The bystander's ping interval. */
+  pingIntervalMs: number;
+  /** The attack runs this long before the measured window (its burst spent, the server's code warm). */
+  warmupMs: number;
+  durationMs: number;
+}
+
+/**
+ * Connections of the presence attack, the most any attack of the noisy scenario opens: with the
+ * bystander, what that scenario holds besides its members.
+ */
+export const PRESENCE_ATTACKERS = 8;
+
 /** Every scenario's size. */
 export interface Sizes {
   connect: { clients: number; concurrency: number };
@@ -66,6 +92,7 @@ export interface Sizes {
   throughput: { members: number; window: number; warmupMs: number; durationMs: number };
   cluster: ClusterSize;
   scale: ScaleSize;
+  noisy: NoisySize;
   /** Connections one load process holds at most (a process may have 20,000 open files). */
   clientsPerProcess: number;
 }
@@ -83,6 +110,7 @@ export const FULL: Sizes = {
   // Not 30,000: every connection from 127.0.0.1 to the one server address needs its own local port,
   // and Linux's default range (32768-60999) has 28,232 of them.
   scale: { clients: 27_000, concurrency: 200, workers: 2, maxConnectionsPerWorker: 19_000, intervalMs: 1_000, broadcasts: 20, warmup: 2 },
+  noisy: { members: 2_000, joinLeaveMembers: 999, pingIntervalMs: 10, warmupMs: 1_000, durationMs: 8_000 },
   clientsPerProcess: 15_000,
 };
 
@@ -100,11 +128,12 @@ export const QUICK: Sizes = {
   throughput: { members: 50, window: 16, warmupMs: 200, durationMs: 600 },
   cluster: { members: 40, intervalMs: 20, broadcasts: 20, warmup: 3, window: 16, warmupMs: 200, durationMs: 600 },
   scale: { clients: 300, concurrency: 50, workers: 2, maxConnectionsPerWorker: 300, intervalMs: 100, broadcasts: 5, warmup: 1 },
+  noisy: { members: 200, joinLeaveMembers: 99, pingIntervalMs: 10, warmupMs: 300, durationMs: 2_000 },
   clientsPerProcess: 150,
 };
 
 /** The scenario names accepted by `--scenarios`. */
-export const SCENARIOS = ["connect", "fanout", "echo", "throughput", "cluster", "scale"] as const;
+export const SCENARIOS = ["connect", "fanout", "echo", "throughput", "cluster", "scale", "noisy"] as const;
 /** A scenario name. */
 export type ScenarioName = (typeof SCENARIOS)[number];
 /**
@@ -152,7 +181,7 @@ export interface BenchOptions {
   serverNodeFlags: string[];
   /**
    * Rounds of each single-server scenario (connect, fan-out, echo, throughput), the servers taking
-   * turns; the report gives the median of the rounds. The cluster and scale scenarios run once.
+   * turns; the report gives the median of the rounds. The cluster, scale and noisy scenarios run once.
    * {@link FULL_ROUNDS} by default, one in quick mode.
    */
   repeat: number;
@@ -174,7 +203,8 @@ export type LatencyClient = (typeof LATENCY_CLIENTS)[number];
 const USAGE = `usage: npm run bench -- [options]
   --quick                 small counts, a few seconds per server (checks the harness, not the servers)
   --scenarios a,b         among ${SCENARIOS.join(", ")} (default: all;
-                          cluster and scale start their own redis-server, scale runs unpinned)
+                          cluster and scale start their own redis-server, scale runs unpinned;
+                          noisy runs conduit-ws at its default limits)
   --servers a,b           among ${SERVERS.join(", ")} (default: all)
   --out DIR               write the report (.md) and the results (.json) into DIR
                           (default: bench/results, git-ignored); their paths are printed at the end

@@ -112,6 +112,7 @@ export class Child {
   readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   #seq = 0;
   #stderr = "";
+  #exited = false;
   readonly #exit: Promise<void>;
 
   constructor(options: ChildOptions) {
@@ -141,6 +142,7 @@ export class Child {
     this.#exit = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
         live.delete(child);
+        this.#exited = true;
         const error = new Error(`${this.label} exited (${signal ?? code})${this.#stderr ? `: ${this.#stderr.trim()}` : ""}`);
         for (const pending of this.#pending.values()) pending.reject(error);
         this.#pending.clear();
@@ -166,6 +168,16 @@ export class Child {
       });
       void this.#exit.then(() => reject(new Error(`${this.label} exited before it was ready: ${this.#stderr.trim()}`)));
     });
+  }
+
+  /** Whether the process has exited (by itself or killed). */
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  /** The last few thousand characters the process wrote to stderr (why it exited, when it crashed). */
+  get stderrTail(): string {
+    return this.#stderr.trim();
   }
 
   /** Sends a command and resolves with the child's result; rejects on error, exit or timeout. */

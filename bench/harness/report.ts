@@ -15,6 +15,8 @@ import { SERVERS, type BenchOptions, type LatencyClient } from "./config.js";
 import { ROOT } from "./processes.js";
 import type { ClusterRow } from "./cluster.js";
 import type { ScaleRow } from "./scale.js";
+import type { NoisyRow } from "./noisy.js";
+import { noisySection, type BystanderTarget } from "./noisy-report.js";
 import type { ConnectRow, EchoRow, FailedRow, FanoutRow, ThroughputRow } from "./scenarios.js";
 import { targetsTable, type TargetCheck } from "./targets.js";
 
@@ -38,12 +40,14 @@ export interface Versions {
 }
 
 /** Any row of any scenario. */
-export type Row = ConnectRow | FanoutRow | EchoRow | ThroughputRow | ClusterRow | ScaleRow | FailedRow;
+export type Row = ConnectRow | FanoutRow | EchoRow | ThroughputRow | ClusterRow | ScaleRow | NoisyRow | FailedRow;
 
 /** One scenario: what it did, and a row per server. */
 export interface ScenarioResult {
   title: string;
-  kind: "connect" | "fanout" | "echo" | "throughput" | "cluster" | "scale";
+  kind: "connect" | "fanout" | "echo" | "throughput" | "cluster" | "scale" | "noisy";
+  /** A few words for a table's first column, where the title is too long (the noisy attacks). */
+  label?: string;
   /**
    * Rounds run against each server (`--repeat`); absent for one. With several, each row's counts are
    * totals over the rounds, its other figures the rounds' median, and `rounds` in the row holds each.
@@ -72,6 +76,8 @@ export interface BenchResults {
    * empty when it measured no targeted scenario with both conduit-ws and the ws hub.
    */
   targets?: TargetCheck[];
+  /** The noisy neighbour's target, the bystander's p99, checked for every attack and server that ran. */
+  bystanderTarget?: BystanderTarget;
 }
 
 /** The machine this process runs on. */
@@ -186,8 +192,9 @@ const SCALE: Measure<ScaleRow>[] = [
   ["CPU server / load, broadcasting (% of a core)", (r) => cpuCell(r.latency)],
 ];
 
+/** The measures of each kind's rows; the noisy attacks have a table of their own (noisy-report.ts). */
 function measuresOf(kind: ScenarioResult["kind"]): Measure<never>[] {
-  const all = { connect: CONNECT, fanout: FANOUT, echo: ECHO, throughput: THROUGHPUT, cluster: CLUSTER, scale: SCALE };
+  const all = { connect: CONNECT, fanout: FANOUT, echo: ECHO, throughput: THROUGHPUT, cluster: CLUSTER, scale: SCALE, noisy: [] };
   return all[kind] as Measure<never>[];
 }
 
@@ -212,7 +219,8 @@ export function markdownTable(results: BenchResults, servers: readonly ServerKin
       lines.push(`| ${index === 0 ? title : ""} | ${label} | ${cells.join(" | ")} |`);
     });
   }
-  return lines.join("\n");
+  // Only scenarios with tables of their own (`--scenarios noisy`): no empty table.
+  return lines.length === 2 ? "" : lines.join("\n");
 }
 
 /** The results as JSON, fractions rounded to three decimals (the clocks are not finer than that). */
@@ -280,7 +288,7 @@ Written by \`npm run bench\`; docs/BENCHMARKS.md explains the method and what ea
 ${latency}${roundsLine}${flagsLine}- every figure of every round: \`${jsonName}\`, beside this file
 
 ${markdownTable(results, servers)}
-${targetsSection(results)}`;
+${targetsSection(results)}${noisySection(results, servers)}`;
 }
 
 /**

@@ -8,7 +8,7 @@
 import { now, until } from "../shared/clock.js";
 import { cpuMs, stealMs } from "../shared/procfs.js";
 import type { ClientKind, ConnectResult, LoadCommand, ServerKind } from "../shared/messages.js";
-import type { BenchOptions } from "./config.js";
+import { PRESENCE_ATTACKERS, type BenchOptions } from "./config.js";
 import { log } from "./log.js";
 import { Child } from "./processes.js";
 import { split } from "./stats.js";
@@ -74,15 +74,24 @@ export interface RunningServer {
   clientKind: ClientKind;
 }
 
-/**
- * Starts a server under test; with `redisUrl`, as one node of a cluster over that Redis (conduit-ws
- * and Socket.IO only: the ws hub has no cluster mode).
- */
-export async function startServer(ctx: Context, kind: ServerKind, redisUrl?: string): Promise<RunningServer> {
+/** How a server under test is configured, beyond what its script always sets. */
+export interface ServerMode {
+  /** One node of a cluster over this Redis (conduit-ws and Socket.IO only: the ws hub has none). */
+  redisUrl?: string;
+  /**
+   * conduit-ws with every option at its default (rate limit and work budget on), for the noisy
+   * neighbour scenario; the other servers have no such limits and run as always.
+   */
+  defaultLimits?: boolean;
+}
+
+/** Starts a server under test, as the benchmark configures it unless `mode` says otherwise. */
+export async function startServer(ctx: Context, kind: ServerKind, mode: ServerMode = {}): Promise<RunningServer> {
+  const { redisUrl, defaultLimits = false } = mode;
   if (redisUrl !== undefined && kind === "ws") throw new Error("the ws hub has no cluster mode");
   const child = new Child({
     script: SCRIPTS[kind],
-    args: redisUrl === undefined ? [] : [redisUrl],
+    args: [...(redisUrl === undefined ? [] : [redisUrl]), ...(defaultLimits && kind === "conduit" ? ["--default-limits"] : [])],
     cpu: ctx.options.serverCpu,
     nodeArgs: [
       "--expose-gc",
@@ -277,6 +286,7 @@ export function largestScenario(options: BenchOptions): number {
   if (scenarios.includes("throughput")) totals.push(sizes.throughput.members);
   if (scenarios.includes("cluster")) totals.push(sizes.cluster.members);
   if (scenarios.includes("scale")) totals.push(sizes.scale.clients);
+  if (scenarios.includes("noisy")) totals.push(sizes.noisy.members + PRESENCE_ATTACKERS + 1);
   return Math.max(...totals);
 }
 
@@ -292,7 +302,18 @@ export function socketsPerProcess(options: BenchOptions): number {
   return Math.max(single, Math.ceil(clients / workers), Math.min(clients, sizes.clientsPerProcess));
 }
 
-/** How many load processes the selected scenarios need at once. */
+/**
+ * How many load processes the selected scenarios need at once. The noisy scenario keeps its
+ * bystander and its attackers in a process each, apart from the members' processes, so that neither
+ * waits behind the members' reading.
+ */
 export function loadProcessesNeeded(options: BenchOptions): number {
-  return split(largestScenario(options), options.sizes.clientsPerProcess).length;
+  const { sizes, scenarios } = options;
+  const most = split(largestScenario(options), sizes.clientsPerProcess).length;
+  return scenarios.includes("noisy") ? Math.max(most, noisyMemberProcesses(options) + 2) : most;
+}
+
+/** The load processes the noisy scenario spreads its largest room's members over. */
+export function noisyMemberProcesses(options: BenchOptions): number {
+  return split(options.sizes.noisy.members, options.sizes.clientsPerProcess).length;
 }

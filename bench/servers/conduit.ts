@@ -8,6 +8,10 @@
  * With a Redis URL as its argument (the cluster scenario), it is one node of a cluster: the same
  * server with the library's Redis adapter (`dist/adapter/redis/index.js`) at its defaults.
  *
+ * With `--default-limits` (the noisy neighbour scenario), every option is at its default, the rate
+ * limit, work budget, depth limit and presence events included: that scenario measures what those
+ * defaults leave a bystander while one client attacks.
+ *
  * @module
  */
 import { existsSync } from "node:fs";
@@ -24,7 +28,9 @@ if (!existsSync(distEntry)) {
 }
 const { createServer } = (await import(pathToFileURL(distEntry).href)) as Library;
 
-const redisUrl = process.argv[2];
+const args = process.argv.slice(2);
+const defaultLimits = args.includes("--default-limits");
+const redisUrl = args.find((arg) => !arg.startsWith("--"));
 let adapter: import("../../src/adapter/adapter.js").Adapter | undefined;
 if (redisUrl !== undefined) {
   // Loaded only for the cluster scenario, so that the other scenarios never load ioredis.
@@ -33,11 +39,15 @@ if (redisUrl !== undefined) {
   adapter = new RedisAdapter({ url: redisUrl });
 }
 
-const server = createServer({
-  rateLimit: false,
-  presenceEventsMaxMembers: 0,
-  maxConnections: 100_000,
-  adapter,
-});
+const server = createServer(
+  defaultLimits
+    ? { adapter }
+    : {
+        rateLimit: false,
+        presenceEventsMaxMembers: 0,
+        maxConnections: 100_000,
+        adapter,
+      },
+);
 const { port } = await server.listen(0, HOST);
 announceReady(port);
