@@ -15,6 +15,8 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { ClusterRow } from "../bench/harness/cluster.js";
 import type { ScaleRow } from "../bench/harness/scale.js";
+import type { NoisyRow } from "../bench/harness/noisy.js";
+import type { ServerKind } from "../bench/shared/messages.js";
 import type { ConnectRow, EchoRow, FanoutRow, ThroughputRow } from "../bench/harness/scenarios.js";
 import { parseArgs, RESULTS_DIR } from "../bench/harness/config.js";
 import { writeReport, type BenchResults, type Row } from "../bench/harness/report.js";
@@ -25,7 +27,18 @@ import { redisSkipReason } from "./helpers/redis.js";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SERVERS = ["conduit", "ws", "socketio"] as const;
 const CLUSTER_SERVERS = ["conduit", "socketio"] as const;
-const RUN_TIMEOUT_MS = 200_000;
+/** Each attack of the noisy neighbour scenario and the servers it runs against (the ws hub has no presence). */
+const NOISY_SERVERS: Record<string, ServerKind[]> = {
+  "noisy-parse-escape": ["conduit", "ws"],
+  "noisy-parse-nested": ["conduit", "ws"],
+  "noisy-fanout": ["conduit", "ws"],
+  "noisy-presence": ["conduit"],
+  "noisy-join-leave": ["conduit"],
+  "noisy-pongs": ["conduit", "ws"],
+};
+/** Servers the noisy scenario starts: one per attack and server. */
+const NOISY_RUNS = Object.values(NOISY_SERVERS).flat().length;
+const RUN_TIMEOUT_MS = 300_000;
 /** Without redis-server the harness leaves the cluster and scale scenarios out (in CI this throws). */
 const skipRedis = redisSkipReason();
 
@@ -143,13 +156,16 @@ describe("npm run bench -- --quick", () => {
     assert.match(results.versions.socketIo, /^4\./);
     const single = ["connect", "fanout-1k", "fanout-10k", "echo", "throughput"];
     const redis = skipRedis ? [] : ["cluster-1-node", "cluster-2-nodes", "scale"];
-    assert.deepEqual(Object.keys(results.scenarios), [...single, ...redis]);
+    assert.deepEqual(Object.keys(results.scenarios), [...single, ...redis, ...Object.keys(NOISY_SERVERS)]);
     for (const id of single) assert.deepEqual(Object.keys(results.scenarios[id]!.results), [...SERVERS], id);
     for (const id of redis.filter((name) => name.startsWith("cluster"))) {
       assert.deepEqual(Object.keys(results.scenarios[id]!.results), [...CLUSTER_SERVERS], id);
       assert.deepEqual(results.scenarios[id]!.omitted, { ws: "no cluster mode" });
     }
     if (!skipRedis) assert.deepEqual(Object.keys(results.scenarios.scale!.results), ["conduit"]);
+    for (const [id, servers] of Object.entries(NOISY_SERVERS)) {
+      assert.deepEqual(Object.keys(results.scenarios[id]!.results), servers, id);
+    }
   });
 
   it("connect: every connection opened, and the per-connection figures are computed from them", () => {
@@ -251,6 +267,56 @@ describe("npm run bench -- --quick", () => {
     assert.equal(latency.loadProcesses, 2);
   });
 
+  it("noisy neighbour: every attack reported, the bystander's percentiles computed from its own samples", () => {
+    const checks = results.bystanderTarget?.checks ?? [];
+    assert.equal(results.bystanderTarget?.limitMs, 100);
+    assert.equal(checks.length, NOISY_RUNS);
+    for (const [id, servers] of Object.entries(NOISY_SERVERS)) {
+      for (const server of servers) {
+        const row = ok<NoisyRow>(results.scenarios[id]!.results[server], `${id}/${server}`);
+        assert.equal(`noisy-${row.attack}`, id);
+        const { bystander, attacker } = row;
+        // A server that crashed under the attack (the hand-written hub may) leaves the bystander
+        // without pongs; conduit-ws must survive every attack.
+        if (server === "conduit") assert.equal(row.serverExited, undefined, `${id}: ${row.serverExited}`);
+        if (row.serverExited === undefined) {
+          assert.ok(bystander.sent > 0 && bystander.received > 0, `${id}/${server}: the bystander was answered`);
+          assert.ok(attacker.sent > 0, `${id}/${server}: the attack ran`);
+          // The window's CPU was read for the server (one that crashed has none).
+          assert.ok(row.serverCpuMs >= 0 && row.windowMs > 0, `${id}/${server}: server CPU`);
+        }
+        assert.equal(bystander.samplesMs.length, bystander.received);
+        assert.equal(bystander.rttMs.samples, bystander.received);
+        assert.equal(bystander.missing, bystander.sent - bystander.received - bystander.refused - bystander.errors);
+        if (bystander.received > 0) {
+          // Nearest rank over the samples the JSON keeps (both rounded to 3 decimals).
+          const sorted = [...bystander.samplesMs].sort((a, b) => a - b);
+          const rank = (p: number): number => sorted[Math.ceil((p / 100) * sorted.length) - 1]!;
+          assert.ok(Math.abs(bystander.rttMs.p50 - rank(50)) <= 0.001, `${id}/${server} p50`);
+          assert.ok(Math.abs(bystander.rttMs.p99 - rank(99)) <= 0.001, `${id}/${server} p99`);
+          assert.ok(Math.abs(bystander.rttMs.max - sorted.at(-1)!) <= 0.001, `${id}/${server} max`);
+        }
+        assert.equal(attacker.refused, attacker.errors.rate_limited ?? 0);
+        const check = checks.find((candidate) => candidate.scenario === id && candidate.server === server);
+        assert.ok(check !== undefined, `${id}/${server}: checked against the target`);
+        // A p99 of no samples is NaN, which the JSON writes as null.
+        assert.equal(check.p99Ms, bystander.rttMs.p99);
+        const answered = bystander.received > 0 && bystander.received === bystander.sent && bystander.closed === undefined;
+        assert.equal(check.met, answered && bystander.rttMs.p99 < 100);
+      }
+    }
+    // The fan-out attack's broadcasts that were let through reached the members.
+    for (const server of NOISY_SERVERS["noisy-fanout"]!) {
+      assert.ok(ok<NoisyRow>(results.scenarios["noisy-fanout"]!.results[server], server).memberTicks > 0);
+    }
+    // One table, a row per attack and server (omitted ones say why), the target under it.
+    assert.match(markdown, /\n\| attack \| server \| bystander ping p50 \/ p99 \/ max \(ms\) \|/);
+    assert.match(markdown, /\| presence: 8 × in 200 members \| ws hub \| omitted: no presence request \|/);
+    assert.match(markdown, /\| pongs: 2 floods \| conduit-ws \| [\d.]+ \/ [\d.]+ \/ [\d.]+ \| \d+ of \d+/);
+    assert.match(markdown, /\nTarget: the bystander's p99 under 100 ms on this machine, every ping answered: met in \d+ of 10\./);
+    assert.match(run.stdout, /\nTarget: the bystander's p99 under 100 ms/);
+  });
+
   it("writes the report beside its JSON in the --out folder, prints the table and both paths", () => {
     assert.match(markdown, /^# Benchmark run \S+ — quick mode: smoke figures from tiny counts, NOT to be quoted\n/);
     assert.match(markdown, /\| scenario \| measure \| conduit-ws \| ws hub \(baseline\) \| Socket\.IO \|/);
@@ -293,10 +359,11 @@ describe("npm run bench -- --quick", () => {
 
   it("leaves no server or load process behind", async () => {
     const pids = childPids(run.stderr);
-    // 2 load processes and 3 servers; a native latency client per fan-out size, echo and server; cluster: 4
+    // 4 load processes (the noisy scenario's bystander and attackers have one each, its 200 members
+    // two) and 3 servers; a native latency client per fan-out size, echo and server; cluster: 4
     // configurations, each with a redis-server, 6 nodes in all; scale: a redis-server, the CLI's
-    // primary and its 2 workers.
-    assert.equal(pids.length, 2 + SERVERS.length + 3 * SERVERS.length + (skipRedis ? 0 : 4 + 6 + 1 + 1 + 2), run.stderr);
+    // primary and its 2 workers; noisy: a server per attack and server.
+    assert.equal(pids.length, 4 + SERVERS.length + 3 * SERVERS.length + (skipRedis ? 0 : 4 + 6 + 1 + 1 + 2) + NOISY_RUNS, run.stderr);
     assert.deepEqual(await survivors(pids), []);
   });
 });
