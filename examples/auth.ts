@@ -49,7 +49,7 @@ const server = createServer();
 server.setAuthHandler((ctx, token) => {
   const userId = verify(token);
   if (userId === null) return null;
-  return { userId, metadata: { remoteAddress: ctx.request.socket.remoteAddress } };
+  return { userId, metadata: { remoteAddress: ctx.request?.socket.remoteAddress } };
 });
 
 // A handler sees who it is talking to: client.userId is the id the auth handler returned.

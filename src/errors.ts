@@ -37,6 +37,10 @@ export const ErrorCode = {
   BroadcastForbidden: "broadcast_forbidden",
   /** The client sent faster than its token bucket allows, or asked for more work than its budget; the message was dropped. */
   RateLimited: "rate_limited",
+  /** The namespace's rules (or the `canJoin` hook) do not allow this client to do that. */
+  Forbidden: "forbidden",
+  /** The server cannot do it now (a backend it needs is unreachable); try again later. */
+  Unavailable: "unavailable",
   /** Anything else that went wrong inside the server. */
   InternalError: "internal_error",
 } as const;
@@ -65,6 +69,8 @@ export const CloseCode = {
   InternalError: 1011,
   /** The client did not read fast enough: its unsent bytes passed `maxBufferedBytes`. */
   TryAgainLater: 1013,
+  /** The connection's token expired without a refresh. Get a new token, then reconnect. */
+  TokenExpired: 4001,
 } as const;
 
 /** One of the values of {@link CloseCode}. */
@@ -87,7 +93,9 @@ export type DisconnectReason =
   /** Application code called `client.close()`. */
   | "server_closed"
   /** A socket error or a protocol violation detected by `ws`. */
-  | "transport_error";
+  | "transport_error"
+  /** The connection's token expired and was not refreshed (close 4001). */
+  | "token_expired";
 
 /**
  * An error a handler may throw to control what the client sees. Any other thrown value becomes a

@@ -19,7 +19,8 @@ export type { Handler, HandlerContext, HandlerDefinition, HandlerServer, BinaryH
 export type { Message } from "./protocol/message.js";
 export { RESERVED_TYPES } from "./protocol/message.js";
 export type { StandardSchemaV1 } from "./protocol/schema.js";
-export type { AuthHandler, AuthContext, AuthResult } from "./upgrade/upgrader.js";
+export { MAX_USER_ID_LENGTH, type AuthHandler, type AuthContext, type AuthResult, type AuthGrant } from "./upgrade/tokens.js";
+export type { NamespacesConfig, NamespaceConfig, JoinRule, PublishRule, HistoryConfig } from "./namespaces/config.js";
 export { defaultTokenExtractor } from "./upgrade/credentials.js";
 export type { Adapter, AdapterHost, ClusterBroadcast, MemberInfo, NodeInfo } from "./adapter/adapter.js";
 export { MemoryAdapter } from "./adapter/memory.js";

@@ -5,8 +5,10 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Adapter } from "./adapter/adapter.js";
-import type { Logger } from "./logger.js";
 import type { Instrumentation } from "./instrumentation.js";
+import type { Logger } from "./logger.js";
+import { ConfigurationError, type NamespacesConfig, parseNamespaces } from "./namespaces/config.js";
+import type { Client, RoomName } from "./types.js";
 
 /**
  * Per-connection limits: a token bucket of messages (every frame a client sends takes one token,
@@ -70,7 +72,8 @@ export interface ServerOptions {
   /**
    * Connections this process accepts; above it the handshake is refused with HTTP 503. A connection
    * the server has closed counts until its socket is gone (a slow consumer's unsent bytes live until
-   * then), as do handshakes still in the auth handler.
+   * then), as do handshakes still in the auth handler and sockets of the server that have not yet
+   * upgraded.
    * @default 20000
    */
   maxConnections: number;
@@ -86,7 +89,8 @@ export interface ServerOptions {
   heartbeatTimeout: number;
   /**
    * Milliseconds a new TCP connection has to complete its upgrade request before it is closed
-   * (slowloris protection). Applies to servers given to `attach()`.
+   * (slowloris protection). Applies to servers given to `attach()`; on the servers `listen()` and the
+   * standalone server create, it is also the time any request has to arrive whole, body included.
    * @default 10000
    */
   handshakeTimeout: number;
@@ -171,6 +175,32 @@ export interface ServerOptions {
    * @default new MemoryAdapter()
    */
   adapter: Adapter | undefined;
+  /**
+   * Rules by room namespace (a room's name up to its first `:`; `""` for names without one): who may
+   * join (`anyone`, `authenticated`, or `granted` by the token's `rooms`), who may publish (`members`
+   * or only the `server`), whether `presence` is on. With a table, rooms of an unlisted namespace are
+   * refused with `forbidden`; without one, every room is open as before. The rules apply to clients'
+   * own requests; the server's calls (`client.joinRoom`, `server.broadcastToRoom`) are trusted.
+   *
+   * @example
+   * ```ts
+   * createServer({
+   *   namespaces: {
+   *     "": { join: "anyone" },
+   *     news: { join: "anyone", publish: "server" },
+   *     dm: { join: "granted", presence: false },
+   *   },
+   * });
+   * ```
+   * @default undefined
+   */
+  namespaces: NamespacesConfig | undefined;
+  /**
+   * Decides a client's `join_room` in code, after the namespace rules allowed it: return false (or
+   * throw) to refuse with `forbidden`. For rules a table cannot express (a database lookup, say).
+   * @default undefined
+   */
+  canJoin: ((client: Client, room: RoomName) => boolean | Promise<boolean>) | undefined;
 }
 
 /** The default of every option. */
@@ -197,6 +227,8 @@ export const defaultOptions: Readonly<ServerOptions> = Object.freeze({
   logger: undefined,
   instrumentation: undefined,
   adapter: undefined,
+  namespaces: undefined,
+  canJoin: undefined,
 });
 
 /** The largest delay Node's timers accept. */
@@ -269,6 +301,16 @@ export function resolveOptions(user: Partial<ServerOptions> = {}): ServerOptions
     for (const name of ["messagesPerSecond", "burst", "maxDropped", "abuseWindowMs", "deliveriesPerSecond"] as const) {
       requirePositiveInteger(`rateLimit.${name}`, limit[name]);
     }
+  }
+  if (options.namespaces !== undefined) {
+    try {
+      options.namespaces = parseNamespaces(options.namespaces, 'conduit-ws: option "namespaces"');
+    } catch (error) {
+      throw error instanceof ConfigurationError ? new TypeError(error.message) : error;
+    }
+  }
+  if (options.canJoin !== undefined && typeof options.canJoin !== "function") {
+    throw new TypeError('conduit-ws: option "canJoin" must be a function (client, room) => boolean | Promise<boolean>');
   }
   if (options.allowedOrigins !== undefined && !Array.isArray(options.allowedOrigins)) {
     throw new TypeError(`conduit-ws: option "allowedOrigins" must be an array of origins like "https://app.example"`);

@@ -24,7 +24,8 @@ import { pathOf } from "./upgrade/credentials.js";
 import { enforcedByNode, nodeHandshakeTimeout } from "./upgrade/handshake-guard.js";
 import { refuseHandshake } from "./upgrade/refuse.js";
 import { limitSockets } from "./upgrade/socket-limit.js";
-import { Upgrader, type AuthHandler } from "./upgrade/upgrader.js";
+import { TokenVerifier, type AuthHandler } from "./upgrade/tokens.js";
+import { Upgrader } from "./upgrade/upgrader.js";
 
 /** Fragments of one message a client may send; more: close 1008. Browsers send one per message. */
 const MAX_FRAGMENTS = 128;
@@ -75,6 +76,7 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
   readonly #logger: Logger;
   readonly #router: Router;
   readonly #upgrader: Upgrader;
+  readonly #tokens: TokenVerifier;
   readonly #heartbeat: HeartbeatSweep;
   readonly #wss: WebSocketServer;
   readonly #detachers: Array<() => void> = [];
@@ -96,7 +98,8 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
       disconnected: (client, reason) => this.emit("disconnect", client, reason),
     });
     this.#router = new Router(this, resolved.handlerTimeout, this.#logger, resolved.instrumentation);
-    for (const [type, handler] of builtinHandlers(this.#hub)) this.#router.register(type, handler);
+    this.#tokens = new TokenVerifier(this.#logger);
+    for (const [type, handler] of builtinHandlers(this.#hub, this.#tokens)) this.#router.register(type, handler);
     this.#hub.setDispatcher(this.#router);
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -110,7 +113,7 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
       closeTimeout: resolved.shutdownTimeout,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     const server = this;
-    this.#upgrader = new Upgrader(this.#wss, this.#hub, resolved, this.#logger, {
+    this.#upgrader = new Upgrader(this.#wss, this.#hub, this.#tokens, resolved, this.#logger, {
       get started() {
         return server.#started;
       },
@@ -169,7 +172,11 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
   }
 
   /**
-   * Requires a token at the handshake. Missing or refused tokens get HTTP 401 and no upgrade.
+   * Requires a token at the handshake. Missing or refused tokens get HTTP 401 and no upgrade. The
+   * handler may grant rooms (`rooms`) and set an expiry (`expiresAt`): the connection is warned with
+   * `token_expiring`, and closed with 4001 unless it sends a new token with the built-in `refresh`,
+   * which the same handler checks (with `ctx.client` set) unless {@link ConduitServer.setRefreshHandler}
+   * gave another.
    *
    * @example
    * ```ts
@@ -177,7 +184,17 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
    * ```
    */
   setAuthHandler(handler: AuthHandler | undefined): this {
-    this.#upgrader.authHandler = handler;
+    this.#tokens.authHandler = handler;
+    return this;
+  }
+
+  /**
+   * Checks the tokens of the built-in `refresh` with another function than the auth handler (a
+   * refresh token's format, say). It must return the same user id as the connection has, or the
+   * refresh is refused with `forbidden`.
+   */
+  setRefreshHandler(handler: AuthHandler | undefined): this {
+    this.#tokens.refreshHandler = handler;
     return this;
   }
 
@@ -298,6 +315,7 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
   async #drain(): Promise<void> {
     this.#accepting = false;
     this.#heartbeat.stop();
+    this.#hub.stopExpiry();
     const clients = [...this.#hub.clients()];
     this.#logger.info({ clients: clients.length }, "shutting down");
     const closed = clients.map((client) => client.whenClosed());

@@ -138,7 +138,14 @@ describe("resolveOptions: defaults and errors that say how to fix them", () => {
     const resolved = resolveOptions({ maxPayload: undefined });
     assert.deepEqual(resolved, { ...defaultOptions });
     const limited = resolveOptions({ rateLimit: { messagesPerSecond: 5 } as never });
-    assert.deepEqual(limited.rateLimit, { messagesPerSecond: 5, burst: 200, maxDropped: 200, abuseWindowMs: 10_000 });
+    // The work budget follows the message rate it was not given with.
+    assert.deepEqual(limited.rateLimit, {
+      messagesPerSecond: 5,
+      burst: 200,
+      maxDropped: 200,
+      abuseWindowMs: 10_000,
+      deliveriesPerSecond: 500,
+    });
     assert.equal(resolveOptions({ rateLimit: false }).rateLimit, false);
     assert.equal(resolveOptions({ presenceEventsMaxMembers: 0, shutdownTimeout: 0 }).presenceEventsMaxMembers, 0);
   });

@@ -65,7 +65,7 @@ describe("admission: a peer that resets its connection while its auth is pending
   before(async () => {
     t = await startServer({}, (server) => {
       server.setAuthHandler(async (ctx) => {
-        pending ??= ctx.request.socket;
+        pending ??= ctx.request?.socket;
         await gate;
         return "user";
       });

@@ -306,7 +306,8 @@ describe("fragments: ws holds a bounded number per connection", () => {
   after(() => child.stop());
 
   it("a message in 129 fragments is closed with 1008; 150 connections holding 128 one-byte fragments each pin little memory", async () => {
-    const fragment = (first: boolean): Buffer => encodeFrame({ opcode: first ? Opcode.Text : Opcode.Continuation, payload: "x", fin: false });
+    const fragment = (first: boolean): Buffer =>
+      encodeFrame({ opcode: first ? Opcode.Text : Opcode.Continuation, payload: "x", fin: false });
     const over = await RawWebSocket.connect(child.port);
     over.write(Buffer.concat([fragment(true), ...Array.from({ length: 200 }, () => fragment(false))]));
     assert.equal(await closeCode(over), 1008);

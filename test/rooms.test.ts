@@ -70,17 +70,21 @@ describe("rooms and broadcast", () => {
     await closeAll(member, stranger);
   });
 
-  it("each of the nine reserved types is refused as a broadcast type, to a room or to all", async () => {
+  it("each of the thirteen reserved types is refused as a broadcast type, to a room or to all", async () => {
     assert.deepEqual([...RESERVED_TYPES].sort(), [
       "ack",
       "error",
+      "history",
       "member_joined",
       "member_left",
       "pong",
       "presence",
+      "refresh",
+      "refreshed",
       "room_joined",
       "room_left",
       "status",
+      "token_expiring",
     ]);
     const [a, b] = await Promise.all([connect(t.url), connect(t.url)]);
     await join(a, "reserved");

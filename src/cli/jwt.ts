@@ -1,13 +1,13 @@
 /**
  * `--jwt-secret`: an auth handler that accepts HS256 JSON Web Tokens signed with the secret and takes
- * the user id from `sub` (docs/CLI.md). Expired, not yet valid, badly signed, malformed or `sub`-less
+ * the user id from `sub`, the rooms it grants from `rooms` and its expiry from `exp` (docs/CLI.md). Expired, not yet valid, badly signed, malformed or `sub`-less
  * tokens, and those whose `sub` is longer than `MAX_USER_ID_LENGTH`, are refused, which the upgrader answers with HTTP 401.
  *
  * @module
  */
 import { errors, jwtVerify } from "jose";
 import type { Logger } from "../logger.js";
-import { type AuthHandler, MAX_USER_ID_LENGTH } from "../upgrade/upgrader.js";
+import { type AuthGrant, type AuthHandler, MAX_USER_ID_LENGTH } from "../upgrade/tokens.js";
 
 /**
  * Creates the auth handler. Only HS256 is accepted, so a token cannot pick a weaker algorithm (or
@@ -34,7 +34,16 @@ export function createJwtAuthHandler(secret: string, logger: Logger): AuthHandle
         logger.debug({ reason: "sub_too_long", length: payload.sub.length, limit: MAX_USER_ID_LENGTH }, "jwt refused");
         return null;
       }
-      return payload.sub;
+      const rooms = payload.rooms;
+      if (rooms !== undefined && (!Array.isArray(rooms) || !rooms.every((room) => typeof room === "string"))) {
+        logger.debug({ reason: "rooms_not_strings" }, "jwt refused");
+        return null;
+      }
+      // `exp` is in seconds (RFC 7519 §4.1.4); jose has already refused an expired token.
+      const grant: AuthGrant = { userId: payload.sub };
+      if (rooms !== undefined) grant.rooms = rooms as string[];
+      if (typeof payload.exp === "number") grant.expiresAt = payload.exp * 1000;
+      return grant;
     } catch (error) {
       const reason = error instanceof errors.JOSEError ? error.code : "invalid";
       logger.debug({ reason }, "jwt refused");

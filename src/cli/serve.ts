@@ -62,7 +62,11 @@ export async function serve(config: CliConfig, logger: Logger, hooks: ServeHooks
       wsPath: config.path,
       auth: config.jwtSecret !== undefined,
       isDraining: () => draining,
-      metrics: hooks.metrics ?? (async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() })),
+      // With --metrics-port, /metrics lives on its own listener: the public one answers 404 for it.
+      metrics:
+        config.metricsPort !== undefined
+          ? undefined
+          : (hooks.metrics ?? (async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }))),
       demoFile: DEFAULT_DEMO_FILE,
       sdkDir: DEFAULT_SDK_DIR,
       logger,

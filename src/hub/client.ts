@@ -10,6 +10,7 @@ import { CloseCode, type DisconnectReason } from "../errors.js";
 import { envelope, errorMessage, type Message } from "../protocol/message.js";
 import type { Client, ClientId, JoinOutcome, RoomName, SendOptions } from "../types.js";
 import { PING_FRAME, PreparedMessage, sharedFramesAvailable } from "./prepared-message.js";
+import type { RoomGrant } from "../namespaces/rules.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { WebSocketState } from "./ready-state.js";
 import { SendQueue, type FlushScheduler, type SendTiming } from "./send-queue.js";
@@ -52,6 +53,10 @@ export interface ClientInit {
   userId: string | null;
   /** Metadata the auth handler attached. */
   metadata?: Record<string, unknown> | undefined;
+  /** The rooms the token grants (for namespaces with `join: "granted"`). */
+  grant?: RoomGrant | undefined;
+  /** When the token expires, in ms since the epoch; undefined when it does not. */
+  expiresAt?: number | undefined;
 }
 
 /**
@@ -122,6 +127,10 @@ export class Connection implements Client {
    * it late changes nothing, and an idle connection never pays for one.
    */
   rateLimiter: RateLimiter | undefined;
+  /** The rooms the connection's token grants; replaced when the token is refreshed. */
+  grant: RoomGrant | undefined;
+  /** When the connection's token expires (ms since the epoch); undefined when it does not. */
+  expiresAt: number | undefined;
 
   readonly #ws: WebSocket;
   readonly #socket: Duplex;
@@ -151,6 +160,8 @@ export class Connection implements Client {
     this.host = host;
     this.closeReason = undefined;
     this.rateLimiter = undefined;
+    this.grant = init.grant;
+    this.expiresAt = init.expiresAt;
     this.#ws = ws;
     this.#socket = socket;
     this.#queue = undefined;

@@ -11,7 +11,9 @@ import { CloseCode, ErrorCode, type DisconnectReason } from "../errors.js";
 import type { Instrumentation } from "../instrumentation.js";
 import type { Logger } from "../logger.js";
 import type { ServerOptions } from "../options.js";
+import { NamespaceTable, joinRefusal, type NamespaceRules } from "../namespaces/rules.js";
 import type { BuiltinHost } from "../protocol/builtins.js";
+import type { Identity } from "../upgrade/tokens.js";
 import { envelope, parseMessage } from "../protocol/message.js";
 import type { MessageDispatcher } from "../protocol/router.js";
 import type { BroadcastOptions, ClientId, JoinOutcome, RoomName, SendOptions } from "../types.js";
@@ -21,6 +23,7 @@ import { PreparedMessage } from "./prepared-message.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { invalidRoomReason, RoomRegistry } from "./rooms.js";
 import { FlushScheduler } from "./send-queue.js";
+import { ExpiryWatch } from "./expiry.js";
 
 /** Lifecycle callbacks the server turns into its public events. */
 export interface HubListener {
@@ -48,6 +51,16 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
   readonly compression: boolean;
 
   readonly #clients = new Map<ClientId, Connection>();
+  /** The rules of each room's namespace. */
+  readonly #namespaces: NamespaceTable;
+  /** Warns and closes connections whose token expires. */
+  readonly #expiry = new ExpiryWatch<Connection>(
+    TOKEN_WARNING_MS,
+    (client) => {
+      if (client.expiresAt !== undefined) client.send("token_expiring", { expires_at: new Date(client.expiresAt).toISOString() });
+    },
+    (client) => client.close(CloseCode.TokenExpired, "token_expired", "token_expired"),
+  );
   readonly #rooms = new RoomRegistry();
   readonly #options: ServerOptions;
   readonly #adapter: Adapter;
@@ -62,6 +75,7 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
   /** The server builds the hub. */
   constructor(options: ServerOptions, adapter: Adapter, logger: Logger, listener: HubListener) {
     this.#options = options;
+    this.#namespaces = new NamespaceTable(options.namespaces);
     this.maxBufferedBytes = options.maxBufferedBytes;
     this.droppableBufferedBytes = options.droppableBufferedBytes;
     this.compression = options.enableCompression;
@@ -103,6 +117,7 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
   accept(ws: WebSocket, socket: Duplex, init: ClientInit): Connection {
     const client = new Connection(randomClientId(), this.#accepted++, ws, socket, this, init);
     this.#clients.set(client.id, client);
+    this.#expiry.watch(client);
     this.#logger.debug({ clientId: client.id, userId: client.userId }, "client connected");
     this.#listener.connected(client);
     return client;
@@ -165,7 +180,8 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
 
   #refuseRateLimited(client: Connection, data: Buffer, isBinary: boolean, abuse: boolean): void {
     if (abuse) return this.#closeForAbuse(client);
-    const parsed = isBinary ? undefined : parseMessage(data.toString(), this.#options.maxMessageDepth);
+    // The id is read from small messages only: a dropped message must cost less than a served one.
+    const parsed = isBinary || data.length > ID_READ_LIMIT ? undefined : parseMessage(data.toString(), this.#options.maxMessageDepth);
     const id = parsed === undefined ? undefined : parsed.ok ? parsed.message.id : parsed.id;
     client.sendError(ErrorCode.RateLimited, "rate limit exceeded: message dropped", id);
   }
@@ -234,6 +250,54 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
   }
 
   /**
+   * A client refreshed its token (already checked: same user): its expiry and room grant become the
+   * new token's, and it leaves, with `room_left` and reason `forbidden`, every room of a `granted`
+   * namespace the new grant no longer covers.
+   */
+  refreshIdentity(client: Connection, identity: Identity): void {
+    this.#expiry.unwatch(client);
+    client.expiresAt = identity.expiresAt;
+    client.grant = identity.grant;
+    this.#expiry.watch(client);
+    for (const room of [...client.rooms]) {
+      if (this.#namespaces.rulesFor(room)?.join !== "granted" || identity.grant?.allows(room)) continue;
+      this.leaveRoom(client, room);
+      client.send("room_left", { room, reason: "forbidden" });
+    }
+  }
+
+  /** Stops watching token expiries (shutdown). */
+  stopExpiry(): void {
+    this.#expiry.stop();
+  }
+
+  /** The rules of `room`'s namespace; undefined when a configuration does not list it. */
+  rulesFor(room: RoomName): NamespaceRules | undefined {
+    return this.#namespaces.rulesFor(room);
+  }
+
+  /**
+   * Why a client's own `join_room` may not join `room`, or undefined when it may: the namespace
+   * rules, then the `canJoin` hook. The server's own `client.joinRoom` does not ask.
+   */
+  async joinRefusal(client: Connection, room: RoomName): Promise<string | undefined> {
+    const rules = this.#namespaces.rulesFor(room);
+    if (rules === undefined) return `room ${JSON.stringify(room)} is in a namespace this server does not serve`;
+    const refusal = joinRefusal(rules, client, room);
+    if (refusal !== undefined) return refusal;
+    const canJoin = this.#options.canJoin;
+    if (canJoin === undefined) return undefined;
+    let allowed: boolean;
+    try {
+      allowed = await canJoin(client, room);
+    } catch (error) {
+      this.#logger.warn({ clientId: client.id, room, err: error }, "canJoin threw: join refused");
+      allowed = false;
+    }
+    return allowed === true ? undefined : `joining room ${JSON.stringify(room)} was refused`;
+  }
+
+  /**
    * Deliveries a client's join or leave of `room` causes: the other members it notifies, when the
    * room has presence events on this node.
    */
@@ -249,7 +313,7 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
    * @returns false when it was refused for the budget (nothing was sent)
    */
   broadcastFor(client: Connection, room: RoomName | undefined, type: string, data: unknown): boolean {
-    const prepared = encode(type, data, undefined);
+    const prepared = PreparedMessage.encode(envelope(type, data), false, true);
     const recipients = room === undefined ? this.#clients.size : this.#rooms.size(room);
     if (!this.charge(client, recipients * Math.ceil(prepared.json.length / 1024))) return false;
     this.publish(room, prepared, undefined);
@@ -307,13 +371,14 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
    */
   #presenceEventsFor(room: RoomName, leaving: 0 | 1): boolean {
     const limit = this.#options.presenceEventsMaxMembers;
-    return limit !== 0 && this.#rooms.size(room) + leaving <= limit;
+    return limit !== 0 && this.#rooms.size(room) + leaving <= limit && this.#namespaces.rulesFor(room)?.presence !== false;
   }
 
   /** Removes a client from the hub and every room; idempotent. */
   detach(client: Connection, reason: DisconnectReason): void {
     if (this.#clients.get(client.id) !== client) return;
     this.#clients.delete(client.id);
+    this.#expiry.unwatch(client);
     for (const room of [...client.rooms]) this.leaveRoom(client, room);
     this.#logger.debug({ clientId: client.id, reason }, "client disconnected");
     this.#listener.disconnected(client, reason);
@@ -373,7 +438,7 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
   }
 
   #count(prepared: PreparedMessage, delivered: number): number {
-    if (delivered > 0) this.countOut(prepared.type, delivered);
+    if (delivered > 0) this.#metrics?.messageOut?.(prepared.type, delivered, prepared.clientChosen);
     return delivered;
   }
 
@@ -426,6 +491,12 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
     return this.#clients.size;
   }
 }
+
+/** The largest dropped message whose `id` is read for the `rate_limited` reply. */
+const ID_READ_LIMIT = 4096;
+
+/** How long before its token expires a connection is sent `token_expiring`. */
+const TOKEN_WARNING_MS = 10_000;
 
 /** The events {@link Hub} pushes about a room's members (reserved: clients cannot broadcast them). */
 const PRESENCE_EVENTS: ReadonlySet<string> = new Set(["member_joined", "member_left"]);

@@ -52,12 +52,15 @@ export class PreparedMessage {
   readonly json: string;
   /** Whether a droppable send may skip a slow client (Socket.IO's "volatile"). */
   readonly droppable: boolean;
+  /** Whether a client picked `type` (the built-in `broadcast`): metrics must not trust it. */
+  readonly clientChosen: boolean;
   #frame: Buffer | undefined;
 
-  private constructor(type: string, json: string, droppable: boolean) {
+  private constructor(type: string, json: string, droppable: boolean, clientChosen: boolean) {
     this.type = type;
     this.json = json;
     this.droppable = droppable;
+    this.clientChosen = clientChosen;
   }
 
   /**
@@ -65,13 +68,13 @@ export class PreparedMessage {
    *
    * @throws TypeError when `data` cannot be serialised (a cycle, a BigInt)
    */
-  static encode(message: Message, droppable = false): PreparedMessage {
-    return new PreparedMessage(message.type, JSON.stringify(message), droppable);
+  static encode(message: Message, droppable = false, clientChosen = false): PreparedMessage {
+    return new PreparedMessage(message.type, JSON.stringify(message), droppable, clientChosen);
   }
 
   /** Wraps JSON that is already serialised (a message that arrived from another cluster node). */
   static fromJson(type: string, json: string, droppable = false): PreparedMessage {
-    return new PreparedMessage(type, json, droppable);
+    return new PreparedMessage(type, json, droppable, false);
   }
 
   /**

@@ -12,7 +12,10 @@
 import type { MemberInfo } from "../adapter/adapter.js";
 import { ErrorCode } from "../errors.js";
 import type { Connection } from "../hub/client.js";
+import type { NamespaceRules } from "../namespaces/rules.js";
+import type { Identity, TokenVerifier } from "../upgrade/tokens.js";
 import type { Client, RoomName } from "../types.js";
+import { invalidRoomReason } from "../hub/rooms.js";
 import { formatGoDuration } from "./duration.js";
 import { RESERVED_TYPES } from "./message.js";
 import type { Handler } from "./router.js";
@@ -29,6 +32,12 @@ export interface BuiltinHost {
   membershipCost(room: RoomName): number;
   /** The members of a room on every node. */
   roomMembers(room: RoomName): Promise<MemberInfo[]>;
+  /** The rules of a room's namespace; undefined when the configuration does not list it. */
+  rulesFor(room: RoomName): NamespaceRules | undefined;
+  /** Why the client may not join the room (namespace rules, `canJoin`), or undefined. */
+  joinRefusal(client: Connection, room: RoomName): Promise<string | undefined>;
+  /** Takes a refreshed token's expiry and grant, leaving rooms no longer granted. */
+  refreshIdentity(client: Connection, identity: Identity): void;
 }
 
 const OVER_BUDGET = "work budget exceeded: message dropped";
@@ -65,16 +74,21 @@ const status: Handler = (ctx, client) => {
 };
 
 /** The built-in handlers by message type, in the order docs/PROTOCOL.md lists them. */
-export function builtinHandlers(host: BuiltinHost): ReadonlyMap<string, Handler> {
-  const joinRoom: Handler = (ctx, client, message) => {
+export function builtinHandlers(host: BuiltinHost, tokens: TokenVerifier): ReadonlyMap<string, Handler> {
+  const joinRoom: Handler = async (ctx, client, message) => {
     const room = roomOf(message.data);
-    if (typeof room === "string" && !client.rooms.has(room) && !host.charge(connection(client), host.membershipCost(room))) {
-      return ctx.replyError(ErrorCode.RateLimited, OVER_BUDGET);
+    if (typeof room === "string" && !client.rooms.has(room)) {
+      // A bad name is answered as such before any rule is asked about it.
+      const invalid = invalidRoomReason(room);
+      if (invalid !== undefined) return ctx.replyError(ErrorCode.InvalidRoom, invalid);
+      const refusal = await host.joinRefusal(connection(client), room);
+      if (refusal !== undefined) return ctx.replyError(ErrorCode.Forbidden, refusal);
+      if (!host.charge(connection(client), host.membershipCost(room))) return ctx.replyError(ErrorCode.RateLimited, OVER_BUDGET);
     }
     const outcome = client.joinRoom(room as string);
     if (!outcome.ok) return ctx.replyError(outcome.code, outcome.reason);
     // In a cluster, answer once the room's broadcasts from other nodes will reach this client.
-    if (outcome.ready) return outcome.ready.then(() => ctx.reply("room_joined", { room }));
+    if (outcome.ready) await outcome.ready;
     ctx.reply("room_joined", { room });
   };
 
@@ -110,6 +124,8 @@ export function builtinHandlers(host: BuiltinHost): ReadonlyMap<string, Handler>
       }
     } else if (typeof room !== "string" || !client.rooms.has(room)) {
       return ctx.replyError(ErrorCode.NotInRoom, `join room ${JSON.stringify(room)} before broadcasting to it`);
+    } else if (host.rulesFor(room)?.publish !== "members") {
+      return ctx.replyError(ErrorCode.Forbidden, `only the server publishes to room ${JSON.stringify(room)}`);
     } else {
       target = room;
     }
@@ -121,6 +137,9 @@ export function builtinHandlers(host: BuiltinHost): ReadonlyMap<string, Handler>
     if (typeof room !== "string" || !client.rooms.has(room)) {
       return ctx.replyError(ErrorCode.NotInRoom, `join room ${JSON.stringify(room)} to see who is in it`);
     }
+    if (host.rulesFor(room)?.presence !== true) {
+      return ctx.replyError(ErrorCode.Forbidden, `presence is off for room ${JSON.stringify(room)}`);
+    }
     const members = await host.roomMembers(room);
     if (!host.charge(connection(client), members.length)) return ctx.replyError(ErrorCode.RateLimited, OVER_BUDGET);
     ctx.reply("presence", {
@@ -128,6 +147,22 @@ export function builtinHandlers(host: BuiltinHost): ReadonlyMap<string, Handler>
       count: members.length,
       members: members.map((member) => ({ client_id: member.clientId, user_id: member.userId })),
     });
+  };
+
+  const refresh: Handler = async (ctx, client, message) => {
+    const data = message.data;
+    const token = typeof data === "object" && data !== null ? (data as { token?: unknown }).token : undefined;
+    if (typeof token !== "string" || token.length === 0) {
+      return ctx.replyError(ErrorCode.InvalidMessage, 'refresh needs data: {"token": "…"}');
+    }
+    if (!tokens.enabled) return ctx.replyError(ErrorCode.Forbidden, "this server does not authenticate connections by token");
+    const identity = await tokens.verify({ client }, token);
+    if (identity === undefined) return ctx.replyError(ErrorCode.Forbidden, "the token is invalid or expired");
+    if (identity.userId !== client.userId) return ctx.replyError(ErrorCode.Forbidden, "the token is for another user");
+    // The connection may have closed while the token was checked.
+    if (!client.isOpen) return;
+    host.refreshIdentity(connection(client), identity);
+    ctx.reply("refreshed", { expires_at: identity.expiresAt === undefined ? null : new Date(identity.expiresAt).toISOString() });
   };
 
   return new Map<string, Handler>([
@@ -138,5 +173,6 @@ export function builtinHandlers(host: BuiltinHost): ReadonlyMap<string, Handler>
     ["echo", echo],
     ["status", status],
     ["presence", presence],
+    ["refresh", refresh],
   ]);
 }

@@ -278,7 +278,8 @@ export class Router implements MessageDispatcher {
     const timer = setTimeout(() => {
       this.#metrics?.handlerError?.(type);
       const suppressed = this.#logThrottle.admit(ctx.client);
-      if (suppressed !== undefined) this.#logger.warn({ type, timeoutMs: this.#timeout, clientId: ctx.client.id, suppressed }, "handler timed out");
+      if (suppressed !== undefined)
+        this.#logger.warn({ type, timeoutMs: this.#timeout, clientId: ctx.client.id, suppressed }, "handler timed out");
       ctx.replyError(ErrorCode.HandlerTimeout, `handler for "${type}" did not finish within ${this.#timeout} ms`);
     }, this.#timeout);
     // A handler that never settles must not keep a shut-down server's process alive.

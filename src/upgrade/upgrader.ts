@@ -14,42 +14,8 @@ import { defaultTokenExtractor, originAllowed, pathOf } from "./credentials.js";
 import { HandshakeGuard } from "./handshake-guard.js";
 import { refuseHandshake } from "./refuse.js";
 import { ThrottledWarning } from "./socket-limit.js";
+import { ANONYMOUS, type Identity, type TokenVerifier } from "./tokens.js";
 import { UnupgradedSockets } from "./unupgraded.js";
-
-/**
- * The longest user id a connection may have, in UTF-16 code units. An auth handler's longer user id
- * (a JWT's `sub`, say) refuses the handshake with HTTP 401: the id is copied into `status` replies,
- * presence lists and logs, so its size is bounded like a room name's.
- */
-export const MAX_USER_ID_LENGTH = 256;
-
-/** What the auth handler is given besides the token. */
-export interface AuthContext {
-  /** The upgrade request: headers, URL, socket. */
-  readonly request: IncomingMessage;
-}
-
-/** What an auth handler returns: a user id, a user id with metadata, or a refusal (null/false). */
-export type AuthResult = string | { userId: string | null; metadata?: Record<string, unknown> } | null | undefined | false;
-
-/**
- * Decides who a token belongs to. Return a user id to accept, null/undefined/false (or throw) to
- * refuse with HTTP 401.
- *
- * @example
- * ```ts
- * server.setAuthHandler(async (ctx, token) => (await sessions.lookup(token))?.userId ?? null);
- * ```
- */
-export type AuthHandler = (ctx: AuthContext, token: string) => AuthResult | Promise<AuthResult>;
-
-/** Who a connection belongs to, as the auth handler said. */
-interface Identity {
-  userId: string | null;
-  metadata?: Record<string, unknown> | undefined;
-}
-
-const ANONYMOUS: Identity = Object.freeze({ userId: null });
 
 /** Whether new connections are accepted; the server flips it on shutdown. */
 export interface AdmissionState {
@@ -63,8 +29,7 @@ export interface AdmissionState {
 
 /** Runs the handshake of every new WebSocket connection. Owned by the server. */
 export class Upgrader {
-  /** The auth handler, or undefined for anonymous access. */
-  authHandler: AuthHandler | undefined;
+  readonly #tokens: TokenVerifier;
   readonly #wss: WebSocketServer;
   readonly #hub: Hub;
   readonly #options: ServerOptions;
@@ -75,7 +40,8 @@ export class Upgrader {
   readonly #unupgraded = new UnupgradedSockets();
   readonly #atLimit: ThrottledWarning;
   #pending = 0;
-  constructor(wss: WebSocketServer, hub: Hub, options: ServerOptions, logger: Logger, admission: AdmissionState) {
+  constructor(wss: WebSocketServer, hub: Hub, tokens: TokenVerifier, options: ServerOptions, logger: Logger, admission: AdmissionState) {
+    this.#tokens = tokens;
     this.#wss = wss;
     this.#hub = hub;
     this.#options = options;
@@ -114,7 +80,7 @@ export class Upgrader {
     this.#guard.release(socket);
     this.#unupgraded.release(socket);
     // The common case (started, no auth handler) runs synchronously: no promise per connection.
-    if (this.#admission.started && this.authHandler === undefined) {
+    if (this.#admission.started && !this.#tokens.enabled) {
       try {
         if (!this.#refused(request, socket)) this.#upgrade(request, socket, head, ANONYMOUS);
       } catch (error) {
@@ -193,34 +159,14 @@ export class Upgrader {
 
   /** Returns the identity, or undefined to refuse with 401. Never logs the token. */
   async #authenticate(request: IncomingMessage): Promise<Identity | undefined> {
-    const handler = this.authHandler;
-    if (handler === undefined) return ANONYMOUS;
+    if (!this.#tokens.enabled) return ANONYMOUS;
     const token = (this.#options.tokenExtractor ?? defaultTokenExtractor)(request);
     if (!token) {
       this.#logger.debug({}, "connection refused: no token");
       return undefined;
     }
-    let result: AuthResult;
-    try {
-      result = await handler({ request }, token);
-    } catch (error) {
-      // Auth handlers often put the token in their errors ("session <token> not found"): cut it out.
-      const reason = error instanceof Error ? error.message.replaceAll(token, "[token]") : "auth handler threw";
-      this.#logger.debug({ reason }, "connection refused: token rejected");
-      return undefined;
-    }
-    let identity: Identity;
-    if (typeof result === "string") identity = { userId: result };
-    else if (typeof result === "object" && result !== null) identity = { userId: result.userId, metadata: result.metadata };
-    else {
-      this.#logger.debug({}, "connection refused: token rejected");
-      return undefined;
-    }
-    if (typeof identity.userId === "string" && identity.userId.length > MAX_USER_ID_LENGTH) {
-      // The length only: the id may be the token itself, or carry it.
-      this.#logger.debug({ length: identity.userId.length, limit: MAX_USER_ID_LENGTH }, "connection refused: user id too long");
-      return undefined;
-    }
+    const identity = await this.#tokens.verify({ request }, token);
+    if (identity === undefined) this.#logger.debug({}, "connection refused: token rejected");
     return identity;
   }
 }
