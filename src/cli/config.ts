@@ -10,7 +10,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { ConfigurationError, type ConfigFile } from "../namespaces/config.js";
 import { defaultOptions, resolveOptions, type RateLimitOptions, type ServerOptions } from "../options.js";
+import { loadConfigFile } from "./config-file.js";
 
 /** The log levels `--log-level` accepts (pino's, plus `silent`). */
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -60,6 +62,8 @@ export interface CliConfig {
   metricsPort: number | undefined;
   /** Bind address of the metrics listener (used only with {@link CliConfig.metricsPort}). */
   metricsHost: string;
+  /** The configuration file's path and content (`--config`); undefined: every room open. */
+  configFile: { path: string; content: ConfigFile } | undefined;
 }
 
 /** A bad flag or environment value; the message says which and how to fix it. */
@@ -124,6 +128,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: "workers", env: "CONDUIT_WORKERS", arg: "N", defaultText: "1", help: "processes on this machine (above 1 needs --redis)" },
   { name: "log-level", env: "CONDUIT_LOG_LEVEL", arg: "LEVEL", defaultText: "info", help: `one of ${LOG_LEVELS.join(", ")}` },
   { name: "metrics-port", env: "CONDUIT_METRICS_PORT", arg: "N", defaultText: "the public port", help: "serve /metrics on a listener of its own (0 picks a free one); the public port then answers 404" },
+  { name: "config", env: "CONDUIT_CONFIG", arg: "FILE", defaultText: "none", help: "JSON file with the room namespaces and their rules (docs/PERMISSIONS.md)" },
   { name: "metrics-host", env: "CONDUIT_METRICS_HOST", arg: "ADDR", defaultText: DEFAULT_METRICS_HOST, help: "bind address of the --metrics-port listener" },
   { name: "help", defaultText: "", help: "print this help and exit" },
   { name: "version", defaultText: "", help: "print the version and exit" },
@@ -217,6 +222,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     logLevel: logLevel(raw("log-level")),
     metricsPort: optionalInteger(raw("metrics-port"), 0, 65_535, "a port number"),
     metricsHost: host(raw("metrics-host"), DEFAULT_METRICS_HOST),
+    configFile: configFile(raw("config")),
   };
   if (config.workers > 1 && config.redisUrl === undefined) {
     throw new ConfigError(
@@ -434,7 +440,18 @@ export function toServerOptions(config: CliConfig): Partial<ServerOptions> {
     shutdownTimeout: config.shutdownTimeout,
     allowedOrigins: config.allowedOrigins,
     allowBroadcastToAll: config.broadcastToAll,
+    namespaces: config.configFile?.content.namespaces,
   };
+}
+
+function configFile(raw: RawValue | undefined): CliConfig["configFile"] {
+  if (raw === undefined) return undefined;
+  try {
+    return { path: raw.value, content: loadConfigFile(raw.value) };
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw new ConfigError(`${raw.source}: ${error.message}`);
+    throw error;
+  }
 }
 
 /** The configuration as it may be logged: the JWT secret and any Redis password left out. */
@@ -445,6 +462,6 @@ export function describeConfig(config: CliConfig): Record<string, unknown> {
     if (url.password) url.password = "***";
     redis = url.toString();
   }
-  const { jwtSecret, redisUrl: _redisUrl, ...rest } = config;
-  return { ...rest, jwt: jwtSecret === undefined ? "off" : "HS256", redis: redis ?? "off" };
+  const { jwtSecret, redisUrl: _redisUrl, configFile, ...rest } = config;
+  return { ...rest, jwt: jwtSecret === undefined ? "off" : "HS256", redis: redis ?? "off", config: configFile?.path ?? "none" };
 }
