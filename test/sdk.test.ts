@@ -3,68 +3,20 @@
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { after, before, describe, it, type TestContext } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { WebSocketServer } from "ws";
 import { createServer, type ConduitServer, type ServerOptions } from "../src/index.js";
 import {
   backoffDelay,
-  ConduitClient,
   defaultReconnect,
   RequestError,
-  type ClientOptions,
-  type ConnectionState,
   type MemberEvent,
+  type RoomLeftEvent,
   type StateChange,
 } from "../src/client/node.js";
 import { connect } from "./helpers/client.js";
+import { sdkClient as client, nextMessage, nextState, recordStates } from "./helpers/sdk.js";
 import { startServer, type TestServer } from "./helpers/server.js";
-
-/** Fast retries so that a reconnect takes milliseconds, not seconds. */
-const fastRetry = { initialDelay: 20, maxDelay: 200 };
-
-/** A client that is closed when the test ends. */
-function client<E extends object = Record<string, unknown>>(t: TestContext, url: string, options: ClientOptions = {}): ConduitClient<E> {
-  const c = new ConduitClient<E>(url, { reconnect: fastRetry, ...options });
-  t.after(() => c.close());
-  return c;
-}
-
-/** Resolves with the next state change matching `match`; rejects after `timeoutMs`. */
-function nextState(
-  c: ConduitClient<object>,
-  match: ConnectionState | ((change: StateChange) => boolean),
-  timeoutMs = 10_000,
-): Promise<StateChange> {
-  const predicate = typeof match === "string" ? (change: StateChange) => change.state === match : match;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error(`no state change matching ${String(match)} within ${timeoutMs} ms (state: ${c.state})`));
-    }, timeoutMs);
-    const stop = c.onState((change) => {
-      if (!predicate(change)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(change);
-    });
-  });
-}
-
-/** Resolves with the data of the next `type` message the client receives. */
-function nextMessage<T = unknown>(c: ConduitClient<object>, type: string, timeoutMs = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const handler = (data: unknown): void => {
-      clearTimeout(timer);
-      c.off(type as never, handler);
-      resolve(data as T);
-    };
-    const timer = setTimeout(() => {
-      c.off(type as never, handler);
-      reject(new Error(`no "${type}" message within ${timeoutMs} ms`));
-    }, timeoutMs);
-    c.on(type as never, handler);
-  });
-}
 
 /** Listens on a given port (0: any), so that a server can be brought back where it was. */
 async function listenOn(
@@ -365,5 +317,160 @@ describe("client SDK: tokens and reconnection", () => {
     assert.equal(await fromOther, "welcome back");
     const status = await c.request("status");
     assert.deepEqual(status.data.rooms.sort(), ["r1", "r2"]);
+  });
+});
+
+describe("client SDK: once, off, publish, ready, id and refused rooms", () => {
+  it("once() handles the next message only; off() removes a once handler before it ran; on()'s function removes its handler", async (tc) => {
+    const t = await startServer();
+    tc.after(() => t.close());
+    const c = client<{ tick: number }>(tc, t.url);
+    await c.join("ticks");
+    const seen: string[] = [];
+    c.once("tick", (n) => void seen.push(`once ${n}`));
+    const removedOnce = (n: number): void => void seen.push(`removed once ${n}`);
+    c.once("tick", removedOnce);
+    c.off("tick", removedOnce);
+    const stop = c.on("tick", (n) => void seen.push(`on ${n}`));
+    const cancelled = c.once("tick", (n) => void seen.push(`cancelled ${n}`));
+    cancelled();
+
+    const first = nextMessage(c, "tick");
+    await c.publish("ticks", "tick", 1);
+    await first;
+    stop();
+    const second = nextMessage(c, "tick");
+    await c.publish("ticks", "tick", 2);
+    await second;
+    assert.deepEqual(seen, ["once 1", "on 1"]);
+  });
+
+  it("publish() reaches the room's members, resolves on the ack, and rejects with the server's code", async (tc) => {
+    const t = await startServer();
+    tc.after(() => t.close());
+    const c = client(tc, t.url);
+    const other = await connect(t.url);
+    tc.after(() => other.close());
+    await other.request("join_room", { room: "pub" });
+    await c.join("pub");
+    await c.publish("pub", "note", { text: "hello" });
+    const delivered = await other.next("note");
+    assert.deepEqual(delivered, { type: "note", data: { text: "hello" } }, "the members' copy carries no id");
+    const error = await c.publish("elsewhere", "note", 1).catch((e: unknown) => e);
+    assert.ok(error instanceof RequestError);
+    assert.equal(error.code, "not_in_room");
+    assert.equal(error.requestType, "broadcast");
+  });
+
+  it("id is the server's client_id once open, undefined while disconnected, and new after a reconnect", async (tc) => {
+    const t = await startServer({}, (server) => {
+      server.registerHandler("kick", (_ctx, connection) => connection.close(1012, "restart"));
+    });
+    tc.after(() => t.close());
+    const c = client(tc, t.url);
+    assert.equal(c.id, undefined);
+    const opened = nextState(c, "open");
+    const ready = c.ready();
+    await opened;
+    assert.equal(typeof c.id, "string", "known when open is reported");
+    await ready;
+    const firstId = c.id;
+    assert.equal((await c.request("status")).data.client_id, firstId);
+
+    const lost = nextState(c, "reconnecting");
+    c.send("kick");
+    await lost;
+    assert.equal(c.id, undefined);
+    await c.ready();
+    assert.notEqual(c.id, firstId);
+    assert.equal((await c.request("status")).data.client_id, c.id);
+  });
+
+  it("ready() waits for the rooms to be joined again after a reconnect; after close() it rejects at once", async (tc) => {
+    const t = await startServer({}, (server) => {
+      server.registerHandler("kick", (_ctx, connection) => connection.close(1012, "restart"));
+    });
+    tc.after(() => t.close());
+    const c = client(tc, t.url);
+    await c.join("kept");
+    const lost = nextState(c, "reconnecting");
+    c.send("kick");
+    await lost;
+    await c.ready();
+    assert.deepEqual(
+      (await t.server.roomMembers("kept")).map((m) => m.clientId),
+      [c.id],
+    );
+    c.close();
+    await assert.rejects(c.ready(), (error: unknown) => error instanceof RequestError && error.code === "closed");
+  });
+
+  it("a refused join rejects with forbidden and is not remembered; a refused rejoin is dropped once, with a room_left event", async (tc) => {
+    const revoked = new Set<string>(["secret"]);
+    const asked: string[] = [];
+    const t = await startServer({}, (server) => {
+      server.registerHandler("join_room", (ctx, connection, message) => {
+        const room = (message.data as { room: string }).room;
+        asked.push(room);
+        if (revoked.has(room)) return ctx.replyError("forbidden", `you may not join ${room}`);
+        connection.joinRoom(room);
+        ctx.reply("room_joined", { room });
+      });
+      server.registerHandler("kick", (_ctx, connection) => connection.close(1012, "restart"));
+    });
+    tc.after(() => t.close());
+    const c = client(tc, t.url);
+    const refused = await c.join("secret").catch((e: unknown) => e);
+    assert.ok(refused instanceof RequestError);
+    assert.equal(refused.code, "forbidden");
+    assert.equal(refused.requestType, "join_room");
+    await c.join("vip");
+    await c.join("open");
+    assert.deepEqual(c.rooms.sort(), ["open", "vip"]);
+
+    // The grant is taken away while the client is away: the rejoin is refused.
+    revoked.add("vip");
+    const dropped = nextMessage<RoomLeftEvent>(c, "room_left");
+    const lost = nextState(c, "reconnecting");
+    c.send("kick");
+    await lost;
+    await c.ready();
+    assert.deepEqual(await dropped, { room: "vip", reason: "forbidden" });
+    assert.deepEqual(c.rooms, ["open"]);
+
+    // And it is not asked for again on the next reconnect.
+    const again = nextState(c, "reconnecting");
+    c.send("kick");
+    await again;
+    await c.ready();
+    assert.equal(asked.filter((room) => room === "vip").length, 2, "joined once, refused once on the first rejoin");
+    assert.deepEqual(c.rooms, ["open"]);
+  });
+
+  it("an unasked room_left (a refreshed token that no longer grants the room) makes it forget the room", async (tc) => {
+    const t = await startServer({}, (server) => {
+      server.registerHandler("revoke", (_ctx, connection, message) => {
+        const room = (message.data as { room: string }).room;
+        connection.leaveRoom(room);
+        connection.send("room_left", { room, reason: "forbidden" });
+      });
+      server.registerHandler("kick", (_ctx, connection) => connection.close(1012, "restart"));
+    });
+    tc.after(() => t.close());
+    const c = client(tc, t.url);
+    await c.join("a");
+    await c.join("b");
+    const left = nextMessage<RoomLeftEvent>(c, "room_left");
+    c.send("revoke", { room: "a" });
+    assert.deepEqual(await left, { room: "a", reason: "forbidden" });
+    assert.deepEqual(c.rooms, ["b"]);
+    const changes = recordStates(c);
+    c.send("kick");
+    await nextState(c, "open");
+    assert.deepEqual(
+      changes.map((change) => change.state),
+      ["reconnecting", "open"],
+    );
+    assert.deepEqual((await c.request("status")).data.rooms, ["b"]);
   });
 });

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { StateChange } from "./types.js";
+
 /**
  * Codes the SDK itself uses for failures that are not error replies from the server. A server error
  * reply keeps the server's code (`not_in_room`, `rate_limited`, …).
@@ -52,4 +54,14 @@ export class RequestError extends Error {
     this.code = code;
     this.requestType = requestType;
   }
+}
+
+/** The error `ready()` rejects with once the client is closed for good; the message says why. */
+export function closedError(change: Partial<StateChange> | undefined): RequestError {
+  const why = [
+    change?.status !== undefined ? `HTTP ${change.status}` : undefined,
+    change?.code !== undefined ? `code ${change.code}` : undefined,
+    change?.reason,
+  ].filter((part) => part !== undefined);
+  return new RequestError(ClientErrorCode.Closed, `the client is closed${why.length > 0 ? ` (${why.join(", ")})` : ""}`, "ready");
 }

@@ -10,8 +10,9 @@
  * ```ts
  * import { ConduitClient } from "@conduit/websocket/client";
  * const client = new ConduitClient("wss://chat.example.com/ws", { token: () => getToken() });
- * await client.join("lobby");
  * client.on("chat", (data) => console.log(data));
+ * await client.join("lobby");
+ * await client.publish("lobby", "chat", { text: "hi" });
  * ```
  *
  * @module
@@ -34,9 +35,11 @@ export type {
   Reply,
   ReplyData,
   RequestOptions,
+  RoomLeftEvent,
   StateChange,
   StateListener,
   StatusData,
+  TokenExpiringEvent,
   TokenSource,
   WebSocketConstructor,
   WebSocketLike,

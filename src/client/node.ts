@@ -5,11 +5,29 @@
  *
  * @module
  */
+import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
 import { ConduitClient as BaseClient } from "./client.js";
 import type { ClientOptions, WebSocketConstructor } from "./types.js";
 
 export * from "./index.js";
+
+/**
+ * `ws` that keeps the HTTP status of a refused handshake, which a browser never shows: with it the
+ * client tells a refused token (401) from a server that is down, and stops instead of retrying.
+ */
+class StatusAwareWebSocket extends WebSocket {
+  handshakeStatus: number | undefined;
+
+  constructor(url: string) {
+    super(url);
+    // With a listener, `ws` leaves the failed request to us: ending it reports close 1006 as usual.
+    this.once("unexpected-response", (_request, response: IncomingMessage) => {
+      this.handshakeStatus = response.statusCode;
+      this.terminate();
+    });
+  }
+}
 
 /**
  * {@link BaseClient | ConduitClient} with `ws` as its default WebSocket implementation.
@@ -23,10 +41,11 @@ export * from "./index.js";
 export class ConduitClient<Events extends object = Record<string, unknown>> extends BaseClient<Events> {
   /**
    * @param url - the endpoint, e.g. `ws://127.0.0.1:8080/ws`
-   * @param options - as for the browser client; `WebSocket` defaults to `ws`
+   * @param options - as for the browser client; `WebSocket` defaults to `ws`, which also reports the
+   * HTTP status of a refused handshake
    */
   constructor(url: string, options: ClientOptions = {}) {
     // ws's event objects are richer than the WebSocketLike interface asks for; only the shape matters.
-    super(url, { WebSocket: WebSocket as unknown as WebSocketConstructor, ...options });
+    super(url, { WebSocket: StatusAwareWebSocket as unknown as WebSocketConstructor, ...options });
   }
 }

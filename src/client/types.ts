@@ -76,14 +76,38 @@ export interface StatusData {
   rooms: string[];
 }
 
+/** The `data` of an unasked `room_left`: this client is no longer in a room it had joined. */
+export interface RoomLeftEvent {
+  /** The room, now forgotten: it is not joined again after a reconnect. */
+  room: string;
+  /**
+   * Why: the server's reason (`forbidden` when a refreshed token no longer grants the room), or the
+   * error code of a join the server refused when the SDK rejoined the room after a reconnect.
+   */
+  reason?: string;
+}
+
+/** The `data` of `token_expiring`: the server's notice that the connection's token expires soon. */
+export interface TokenExpiringEvent {
+  /** When the token expires, ISO 8601. */
+  expires_at: string;
+}
+
 /** `data` of the messages the server sends without being asked, by type. */
 export interface BuiltinEvents {
-  /** An error that answers no request of this client (or a request the SDK made itself). */
+  /**
+   * An error that answers no request of this client, or one of a request the SDK made itself (a
+   * token refresh, say).
+   */
   error: ErrorData;
   /** Another client joined a room this client is in. */
   member_joined: MemberEvent;
   /** Another client left a room this client is in (left, closed or timed out). */
   member_left: MemberEvent;
+  /** This client left a room without asking: the server removed it, or refused it on a rejoin. */
+  room_left: RoomLeftEvent;
+  /** The token expires soon; the SDK refreshes it at once unless `refreshBefore` is false. */
+  token_expiring: TokenExpiringEvent;
 }
 
 /** `data` of the reply to each built-in request type, by request type. */
@@ -102,6 +126,8 @@ export interface BuiltinReplies {
   status: StatusData;
   /** `presence` lists a room's members. */
   presence: PresenceData;
+  /** `refresh` answers `refreshed` with the new token's expiry (ISO 8601), null when it has none. */
+  refresh: { expires_at: string | null };
 }
 
 /** The reply data of request type `K`: known for built-ins, `unknown` for your own types. */
@@ -112,7 +138,9 @@ export type ReplyData<K extends string> = K extends keyof BuiltinReplies ? Built
  * - `connecting`: the first attempt after `connect()` is under way;
  * - `open`: connected, and every room joined before has been joined again;
  * - `reconnecting`: the connection was lost or refused; the next attempt is scheduled or under way;
- * - `closed`: `close()` was called, or `reconnect.maxAttempts` ran out.
+ * - `closed`: `close()` was called, `reconnect.maxAttempts` ran out, or the server ended the connection
+ *   in a way that retrying cannot mend (the close code, or the refused handshake's HTTP status, says
+ *   which; docs/CLIENT.md lists them).
  */
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
 
@@ -130,6 +158,11 @@ export interface StateChange {
   code?: number;
   /** The close reason of the connection that just ended, when it gave one. */
   reason?: string;
+  /**
+   * The HTTP status of a refused handshake (401, 403, 503, …). Only the Node entry can tell it: a
+   * browser reports a refused handshake as close code 1006 without a status.
+   */
+  status?: number;
 }
 
 /** A listener for {@link StateChange}s. */
@@ -193,6 +226,11 @@ export interface WebSocketLike {
   onclose: ((event: { code: number; reason: string }) => void) | null;
   /** Called on a failure; a close event follows. */
   onerror: ((event: unknown) => void) | null;
+  /**
+   * The HTTP status of a refused handshake, set before the close event by implementations that can
+   * see it (the Node entry's); browsers cannot.
+   */
+  readonly handshakeStatus?: number | undefined;
 }
 
 /** A WebSocket constructor: the browser's global `WebSocket`, or `ws`'s default export. */
@@ -205,8 +243,9 @@ export type TokenSource = string | (() => string | null | undefined | Promise<st
 export interface ClientOptions {
   /**
    * Sent as `?token=` on every attempt. A function is called again before each attempt, so it can
-   * return a refreshed token; returning nothing connects without a token. A function that throws
-   * counts as a failed attempt.
+   * return a refreshed token, and before each token refresh (see `refreshBefore`); returning nothing
+   * connects without a token. A function that throws counts as a failed attempt. A string cannot be
+   * renewed: a refused handshake (401) or an expired token (close 4001) then ends in `closed`.
    */
   token?: TokenSource;
   /**
@@ -233,6 +272,16 @@ export interface ClientOptions {
    * @default 25000
    */
   pingInterval?: number;
+  /**
+   * How long before the token expires (ms) the SDK calls its `token` function and sends the new
+   * token in a `refresh` request, so that the connection outlives the token. The expiry comes from
+   * the server (`refreshed`, `token_expiring`), or else from the `exp` claim of a JWT (read, not
+   * verified). A token that lives less than twice this long is refreshed halfway through its life.
+   * Needs `token` to be a function; false turns automatic refresh off (the server then closes the
+   * connection with 4001 at expiry, and the SDK reconnects with a new token).
+   * @default 10000
+   */
+  refreshBefore?: number | false;
   /**
    * The WebSocket implementation. Defaults to the global `WebSocket`; the Node entry of the package
    * passes `ws` for you.
