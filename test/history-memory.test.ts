@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { checkLimit, checkSince, isOffset, MemoryHistoryStore } from "../src/history/index.js";
+import { runHistoryContract } from "./history-contract.js";
+
+runHistoryContract("memory (one process)", () => ({
+  newStore: () => new MemoryHistoryStore(),
+  shared: false,
+  // A process restart: the old store is gone, the new one knows nothing.
+  lose: async (store) => {
+    await store.close();
+    const fresh = new MemoryHistoryStore();
+    await fresh.start();
+    return fresh;
+  },
+}));
+
+describe("memory history store: bounded memory", () => {
+  it("the sweep forgets rooms untouched for ttl and releases expired publications", async () => {
+    let now = 1_000_000;
+    const store = new MemoryHistoryStore({ now: () => now, sweepInterval: 60_000 });
+    await store.start();
+    const short = { size: 5, ttlSeconds: 1 };
+    const long = { size: 5, ttlSeconds: 10 };
+    for (let i = 0; i < 100; i++) await store.publish(`short-${i}`, { type: "t" }, short);
+    await store.publish("long", { type: "t" }, long);
+    assert.equal(store.roomCount, 101);
+    now += 1000;
+    store.sweep();
+    assert.equal(store.roomCount, 1, "rooms past their ttl are dropped");
+    now += 9000;
+    store.sweep();
+    assert.equal(store.roomCount, 0);
+    await store.close();
+  });
+
+  it("a room keeps at most `size` publications however many are published, and follows a new size", async () => {
+    const store = new MemoryHistoryStore();
+    for (let i = 1; i <= 10_000; i++) await store.publish("big", { type: "t", json: String(i) }, { size: 7, ttlSeconds: 60 });
+    const { publications } = await store.history("big", { size: 7, ttlSeconds: 60 });
+    assert.deepEqual(
+      publications.map((p) => p.offset),
+      [9994, 9995, 9996, 9997, 9998, 9999, 10000],
+    );
+    await store.publish("big", { type: "t" }, { size: 3, ttlSeconds: 60 });
+    const smaller = await store.history("big", { size: 3, ttlSeconds: 60 });
+    assert.deepEqual(
+      smaller.publications.map((p) => p.offset),
+      [9999, 10000, 10001],
+    );
+    await store.close();
+  });
+
+  it("rejects a sweep interval that is not a positive number", () => {
+    assert.throws(() => new MemoryHistoryStore({ sweepInterval: 0 }), TypeError);
+    assert.throws(() => new MemoryHistoryStore({ sweepInterval: Number.NaN }), TypeError);
+  });
+});
+
+describe("history input checks (the hub answers invalid_message when they fail)", () => {
+  it("since: absent, or an epoch string and a whole offset from 0", () => {
+    assert.deepEqual(checkSince(undefined), { ok: true, value: undefined });
+    assert.deepEqual(checkSince({ epoch: "E", offset: 0 }), { ok: true, value: { epoch: "E", offset: 0 } });
+    assert.deepEqual(checkSince({ epoch: "E", offset: 17, extra: 1 }), { ok: true, value: { epoch: "E", offset: 17 } });
+    const bad: unknown[] = [
+      null,
+      "E:17",
+      17,
+      [],
+      {},
+      { epoch: "E" },
+      { offset: 1 },
+      { epoch: 5, offset: 1 },
+      { epoch: null, offset: 1 },
+      { epoch: "", offset: 1 },
+      { epoch: "x".repeat(65), offset: 1 },
+      { epoch: "E", offset: -1 },
+      { epoch: "E", offset: 1.5 },
+      { epoch: "E", offset: "3" },
+      { epoch: "E", offset: Number.NaN },
+      { epoch: "E", offset: Number.POSITIVE_INFINITY },
+      { epoch: "E", offset: 2 ** 53 },
+    ];
+    for (const value of bad) {
+      const checked = checkSince(value);
+      assert.equal(checked.ok, false, JSON.stringify(value));
+      if (!checked.ok) assert.match(checked.reason, /since/);
+    }
+  });
+
+  it("limit: absent, or a whole number from 1 to the namespace's size", () => {
+    assert.deepEqual(checkLimit(undefined, 100), { ok: true, value: undefined });
+    assert.deepEqual(checkLimit(1, 100), { ok: true, value: 1 });
+    assert.deepEqual(checkLimit(100, 100), { ok: true, value: 100 });
+    for (const value of [0, -1, 1.5, 101, 1e308, Number.NaN, "5", null, {}]) {
+      const checked = checkLimit(value, 100);
+      assert.equal(checked.ok, false, String(value));
+      if (!checked.ok) assert.equal(checked.reason, '"limit" must be a whole number from 1 to 100');
+    }
+  });
+
+  it("isOffset accepts exactly the safe whole numbers from 0", () => {
+    assert.deepEqual([0, 1, Number.MAX_SAFE_INTEGER, -1, 0.5, 2 ** 53, "1"].map(isOffset), [true, true, true, false, false, false, false]);
+  });
+});

@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import { HistoryUnavailableError, type RelayMessage, roomHashTag } from "../src/history/index.js";
+import { RedisHistoryStore } from "../src/history/redis/index.js";
+import { runHistoryContract } from "./history-contract.js";
+import { freePort, redisSkipReason, startRedis, type TestRedis } from "./helpers/redis.js";
+
+const skip = redisSkipReason();
+let redis: TestRedis | undefined;
+/** A plain connection for what the stores do not do: flushing, reading keys, subscribing. */
+let admin: Redis | undefined;
+
+const KEEP = { size: 1000, ttlSeconds: 60 };
+
+async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+if (!skip) {
+  before(async () => {
+    redis = await startRedis();
+    admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  });
+  after(async () => {
+    admin?.disconnect();
+    await redis?.stop();
+  });
+
+  runHistoryContract("redis (two stores on one Redis)", () => ({
+    newStore: () => new RedisHistoryStore({ url: redis!.url }),
+    shared: true,
+    // Redis lost its data (a restart without persistence, a flush): the same store goes on.
+    lose: async (store) => {
+      await admin!.flushall();
+      return store;
+    },
+  }));
+
+  describe("redis history store", () => {
+    const stores: RedisHistoryStore[] = [];
+    async function open(options: { commandTimeout?: number } = {}): Promise<RedisHistoryStore> {
+      const store = new RedisHistoryStore({ url: redis!.url, keyPrefix: "t", ...options });
+      await store.start();
+      stores.push(store);
+      return store;
+    }
+    after(async () => {
+      await Promise.all(stores.map((s) => s.close()));
+    });
+
+    it("every key of a room carries the room's hash tag and the room's ttl", async () => {
+      const store = await open();
+      const room = "}odd{room}";
+      await store.publish(room, { type: "t" }, { size: 5, ttlSeconds: 30 });
+      const keys = await admin!.keys("t:history:*");
+      assert.deepEqual(keys.sort(), [`t:history:${roomHashTag(room)}:meta`, `t:history:${roomHashTag(room)}:stream`]);
+      assert.equal(roomHashTag(room), "{%7dodd%7broom%7d}");
+      for (const key of keys) {
+        const ttl = await admin!.pttl(key);
+        assert.ok(ttl > 29_000 && ttl <= 30_000, `${key} ttl ${ttl}`);
+      }
+    });
+
+    it("the relay message goes out in offset order, with the offset and epoch filled in, from two stores at once", async () => {
+      const [a, b] = [await open(), await open()];
+      const room = "relay:1";
+      const channel = `t#room#${roomHashTag(room)}`;
+      const listener = new Redis(redis!.url);
+      const heard: { offset: number; epoch: string; from: string }[] = [];
+      listener.on("smessage", (_channel: string, message: string) => heard.push(JSON.parse(message)));
+      await listener.ssubscribe(channel);
+      const relay = (from: string): RelayMessage => ({
+        channel,
+        segments: ['{"offset":', ',"epoch":"', `","from":"${from}"}`],
+        slots: ["offset", "epoch"],
+      });
+      const pending: Promise<unknown>[] = [];
+      for (let i = 0; i < 300; i++) {
+        pending.push(a.publish(room, { type: "t" }, KEEP, relay("a")));
+        pending.push(b.publish(room, { type: "t" }, KEEP, relay("b")));
+      }
+      await Promise.all(pending);
+      await waitFor(() => heard.length === 600);
+      listener.disconnect();
+      const { epoch } = await a.position(room, KEEP);
+      assert.deepEqual(
+        heard.map((h) => h.offset),
+        Array.from({ length: 600 }, (_, i) => i + 1),
+      );
+      assert.ok(heard.every((h) => h.epoch === epoch));
+      assert.equal(heard.filter((h) => h.from === "a").length, 300);
+    });
+
+    it("a relay whose segments do not fit its slots is refused before Redis is asked", async () => {
+      const store = await open();
+      await assert.rejects(
+        store.publish("relay:bad", { type: "t" }, KEEP, { channel: "c", segments: ["x"], slots: ["offset"] }),
+        TypeError,
+      );
+      assert.equal((await store.position("relay:bad", KEEP)).offset, 0);
+    });
+
+    it("a Redis that does not answer fails the publication after commandTimeout, not later", async () => {
+      const store = await open({ commandTimeout: 300 });
+      await store.publish("paused", { type: "t" }, KEEP);
+      await admin!.client("PAUSE", 2000, "WRITE");
+      const started = Date.now();
+      await assert.rejects(store.publish("paused", { type: "t" }, KEEP), HistoryUnavailableError);
+      assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+      await admin!.client("UNPAUSE");
+    });
+
+    it("Redis unreachable: publish rejects with HistoryUnavailableError within 1 s; after a restart it works again", async () => {
+      const store = await open();
+      const before = await store.publish("outage", { type: "t" }, KEEP);
+      await redis!.stop();
+      for (const attempt of [
+        () => store.publish("outage", { type: "t" }, KEEP),
+        () => store.history("outage", KEEP),
+        () => store.position("outage", KEEP),
+      ]) {
+        const started = Date.now();
+        const error = await attempt().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        assert.ok(error instanceof HistoryUnavailableError, String(error));
+        assert.equal(error.code, "unavailable");
+        assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+      }
+      await redis!.restart();
+      let after: { offset: number; epoch: string } | undefined;
+      await waitFor(async () => {
+        after = await store.publish("outage", { type: "t" }, KEEP).catch(() => undefined);
+        return after !== undefined;
+      });
+      // The restarted Redis kept nothing: a new epoch, offsets from 1.
+      assert.deepEqual(after, { offset: 1, epoch: after!.epoch });
+      assert.notEqual(after!.epoch, before.epoch);
+    });
+
+    it("start() rejects with a clear message when Redis is not there", async () => {
+      const port = await freePort();
+      const store = new RedisHistoryStore({ url: `redis://:secret@127.0.0.1:${port}`, connectTimeout: 500 });
+      await assert.rejects(store.start(), (error: Error) => {
+        assert.match(error.message, /history cannot reach Redis at redis:\/\/\*\*\*@127\.0\.0\.1/);
+        assert.doesNotMatch(error.message, /secret/);
+        return true;
+      });
+      await store.close();
+    });
+
+    it("rejects a url that is not redis:// and a key prefix with braces", () => {
+      assert.throws(() => new RedisHistoryStore({ url: "http://x" }), TypeError);
+      assert.throws(() => new RedisHistoryStore({ url: "redis://x", keyPrefix: "a{b}" }), TypeError);
+    });
+  });
+}
