@@ -339,6 +339,8 @@ export class ConduitClient<Events extends object = Record<string, unknown>> {
         this.#handlers.dispatch({ type: "room_left", data: { room: rooms[i]!, reason: error.code } });
       }
     });
+    // A room_left handler may have closed the client.
+    if (socket !== this.#socket || epoch !== this.#epoch) return;
     this.#ready = true;
     this.#attempt = 0;
     for (const frame of this.#outbox.drain()) this.#write(frame.text, frame.id);
