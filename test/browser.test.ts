@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { SignJWT } from "jose";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { ConduitClient } from "../src/client/node.js";
+import { startPageServer } from "./helpers/page-server.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -275,9 +276,43 @@ describe("demo chat page in Chromium, served by the conduit-ws CLI", () => {
     );
   });
 
+  it("a room the server refuses shows the server's reason under the room field; another room can then be joined", async (t) => {
+    if (!requireChromium(t)) return;
+    // The library's server behind the same routes as the CLI's, with a join_room that refuses one room.
+    const site = await startPageServer({}, (server) => {
+      server.registerHandler("join_room", (ctx, client, message) => {
+        const room = (message.data as { room?: unknown } | undefined)?.room;
+        if (room === "vault") return ctx.replyError("forbidden", "the vault is for staff only");
+        if (typeof room !== "string") return ctx.replyError("invalid_room", "a room name is a string");
+        const outcome = client.joinRoom(room);
+        if (!outcome.ok) return ctx.replyError(outcome.code, outcome.reason);
+        ctx.reply("room_joined", { room });
+      });
+    });
+    t.after(() => site.close());
+    const page = await openPage(t, browser!, site.http);
+    await configured(page);
+    await join(page, "Ivy", "vault");
+    const refused = page.locator("#room-error");
+    await refused.waitFor();
+    assert.equal(await refused.textContent(), "You cannot join #vault: the vault is for staff only (forbidden).");
+    assert.equal(await page.locator("#room").getAttribute("aria-invalid"), "true");
+    assert.equal(await page.locator("#join-form").isVisible(), true, "back at the form, not in an empty chat");
+    assert.equal(await page.locator("#state").getAttribute("data-state"), "closed");
+    await page.screenshot({ path: `${ARTIFACTS}demo-room-refused.png` });
+
+    await page.fill("#room", "lobby");
+    assert.equal(await refused.isHidden(), true, "editing the room clears the message");
+    await page.click("#join");
+    await connectedWith(page, 1);
+    await say(page, "in the lobby instead");
+    await sees(page, "in the lobby instead");
+  });
+
   it("with --jwt-secret the page shows the token field before connecting, then joins with a token as that user", async (t) => {
     if (!requireChromium(t)) return;
-    const secret = "browser-test-secret";
+    // At least 32 bytes: the CLI refuses shorter HS256 secrets.
+    const secret = "browser-test-secret-of-at-least-32-bytes";
     // A custom path too: the page must learn it from /config, without ?ws=.
     const secured = await startCli(["--jwt-secret", secret, "--path", "/secure"]);
     t.after(() => secured.stop());
