@@ -71,6 +71,8 @@ export const CloseCode = {
   TryAgainLater: 1013,
   /** The connection's token expired without a refresh. Get a new token, then reconnect. */
   TokenExpired: 4001,
+  /** The application closed it through the server API (`disconnectUser`, `POST /api/disconnect`). Do not reconnect blindly. */
+  Disconnected: 4003,
 } as const;
 
 /** One of the values of {@link CloseCode}. */
@@ -95,7 +97,9 @@ export type DisconnectReason =
   /** A socket error or a protocol violation detected by `ws`. */
   | "transport_error"
   /** The connection's token expired and was not refreshed (close 4001). */
-  | "token_expired";
+  | "token_expired"
+  /** The application closed it with `disconnectUser`/`disconnectClient` or `POST /api/disconnect`. */
+  | "disconnected";
 
 /**
  * An error a handler may throw to control what the client sees. Any other thrown value becomes a

@@ -11,12 +11,22 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import type { Adapter, MemberInfo, NodeInfo } from "./adapter/adapter.js";
 import { MemoryAdapter } from "./adapter/memory.js";
-import { CloseCode, type DisconnectReason } from "./errors.js";
+import {
+  type ClusterInfo,
+  DEFAULT_DISCONNECT_CODE,
+  DEFAULT_DISCONNECT_REASON,
+  type DisconnectOptions,
+  disconnectOptionsProblem,
+  type PublishResult,
+} from "./api/types.js";
+import { CloseCode, ConduitError, ErrorCode, type DisconnectReason } from "./errors.js";
 import { HeartbeatSweep } from "./hub/heartbeat.js";
 import { Hub } from "./hub/hub.js";
+import { invalidRoomReason } from "./hub/rooms.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { builtinHandlers } from "./protocol/builtins.js";
+import { RESERVED_TYPES } from "./protocol/message.js";
 import { Router, type BinaryHandler, type Handler, type HandlerDefinition, type HandlerServer } from "./protocol/router.js";
 import type { StandardSchemaV1 } from "./protocol/schema.js";
 import type { BroadcastOptions, Client, ClientId, RoomName } from "./types.js";
@@ -357,6 +367,75 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
     return this.#hub.sendTo(clientId, type, data);
   }
 
+  /**
+   * Publishes `{ type, data }` to a room across the cluster, as the server: a namespace whose
+   * `publish` rule is `"server"` is published to this way. Resolves `{}`; in a room that keeps
+   * history it will resolve the publication's `offset`.
+   *
+   * @throws ConduitError `invalid_room` for a malformed room name, `forbidden` for a room in a
+   * namespace this server does not serve, `reserved_type` for a type the server itself uses
+   *
+   * @example
+   * ```ts
+   * await server.publish("news:sport", "headline", { text: "2-1" });
+   * ```
+   */
+  async publish(room: RoomName, type: string, data?: unknown): Promise<PublishResult> {
+    const problem = invalidRoomReason(room);
+    if (problem !== undefined) throw new ConduitError(ErrorCode.InvalidRoom, problem);
+    if (this.#hub.rulesFor(room) === undefined) {
+      throw new ConduitError(ErrorCode.Forbidden, `room ${JSON.stringify(room)} is in a namespace this server does not serve`);
+    }
+    if (typeof type !== "string" || type.length === 0)
+      throw new ConduitError(ErrorCode.InvalidMessage, 'field "type" must be a non-empty string');
+    if (RESERVED_TYPES.has(type)) throw new ConduitError(ErrorCode.ReservedType, `"${type}" is reserved and cannot be published`);
+    // History seam: when the room's namespace keeps history, the history store gives the
+    // publication its offset before delivery (or refuses with `unavailable`), and this resolves it.
+    this.#hub.broadcastToRoom(room, type, data ?? null);
+    return {};
+  }
+
+  /**
+   * Sends `{ type, data }` to every connection of a user, on every node.
+   * @returns how many connections of this node it was queued for
+   */
+  sendToUser(userId: string, type: string, data?: unknown): number {
+    return this.#hub.sendToUser(userId, type, data);
+  }
+
+  /** Sends `{ type, data }` to one client on any node (the same as {@link ConduitServer.sendTo}). */
+  sendToClient(clientId: ClientId, type: string, data?: unknown): boolean {
+    return this.#hub.sendTo(clientId, type, data);
+  }
+
+  /**
+   * Closes every connection of a user, on every node (default close code 4003, reason `disconnected`).
+   * Its `disconnect` event says `"disconnected"`.
+   * @returns how many connections of this node it closed
+   * @throws TypeError for a code other than 1000 or 3000–4999, or a reason longer than 123 bytes
+   */
+  disconnectUser(userId: string, options: DisconnectOptions = {}): number {
+    return this.#hub.disconnect({ target: { userId }, ...closeFrame(options) });
+  }
+
+  /**
+   * Closes one client on whichever node holds it (default close code 4003, reason `disconnected`).
+   * @returns how many connections of this node it closed (0 or 1)
+   * @throws TypeError for a code other than 1000 or 3000–4999, or a reason longer than 123 bytes
+   */
+  disconnectClient(clientId: ClientId, options: DisconnectOptions = {}): number {
+    return this.#hub.disconnect({ target: { clientId }, ...closeFrame(options) });
+  }
+
+  /** The cluster's connections: the total and each live node's, this node's counted now. */
+  async info(): Promise<ClusterInfo> {
+    const listed = await this.#adapter.nodes();
+    const nodes = listed.map((node) => ({ id: node.nodeId, connections: node.nodeId === this.nodeId ? this.clientCount : node.clients }));
+    // This node answers even while its report is missing (Redis away): it is live, it is asking.
+    if (!nodes.some((node) => node.id === this.nodeId)) nodes.push({ id: this.nodeId, connections: this.clientCount });
+    return { connections: nodes.reduce((sum, node) => sum + node.connections, 0), nodes };
+  }
+
   /** A local client by id. */
   getClient(clientId: ClientId): Client | undefined {
     return this.#hub.getClient(clientId);
@@ -406,6 +485,13 @@ export class ConduitServer extends EventEmitter<ServerEvents> implements Handler
   get nodeId(): string {
     return this.#hub.nodeId;
   }
+}
+
+/** The close code and reason of a disconnect, defaults applied, checked before anything closes. */
+function closeFrame(options: DisconnectOptions): { code: number; reason: string } {
+  const problem = disconnectOptionsProblem(options.code, options.reason);
+  if (problem !== undefined) throw new TypeError(`conduit-ws: ${problem}`);
+  return { code: options.code ?? DEFAULT_DISCONNECT_CODE, reason: options.reason ?? DEFAULT_DISCONNECT_REASON };
 }
 
 /**

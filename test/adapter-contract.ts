@@ -25,9 +25,11 @@ export function runAdapterContract(name: string, setup: () => ContractSetup | Pr
   describe(`adapter contract: ${name}`, () => {
     let nodes: TestServer[] = [];
     const clients: TestClient[] = [];
+    let contract: ContractSetup | undefined;
 
     before(async () => {
-      const { nodes: count, makeAdapter } = await setup();
+      contract = await setup();
+      const { nodes: count, makeAdapter } = contract;
       for (let i = 0; i < count; i++) {
         nodes.push(await startServer({ adapter: makeAdapter(), presenceEventsMaxMembers: 0 }));
       }
@@ -127,6 +129,66 @@ export function runAdapterContract(name: string, setup: () => ContractSetup | Pr
       const listed = await nodes[0]!.server.nodes();
       assert.deepEqual(listed.map((n) => n.nodeId).sort(), nodes.map((n) => n.server.nodeId).sort());
       for (const node of listed) assert.equal(typeof node.clients, "number");
+    });
+
+    // Users need an auth handler, and a server with one refuses the token-less clients above: these
+    // cases run on nodes of their own (the token is the user id).
+    describe("users and disconnects", () => {
+      const userNodes: TestServer[] = [];
+      const userClients: TestClient[] = [];
+
+      before(async () => {
+        for (let i = 0; i < contract!.nodes; i++) {
+          userNodes.push(
+            await startServer({ adapter: contract!.makeAdapter(), presenceEventsMaxMembers: 0 }, (server) =>
+              server.setAuthHandler((_ctx, token) => token),
+            ),
+          );
+        }
+      });
+
+      after(async () => {
+        await Promise.all(userClients.map((c) => c.close()));
+        await Promise.all(userNodes.map((n) => n.close()));
+      });
+
+      /** Opens one connection of `userId` on every node. */
+      async function onEveryNode(userId: string): Promise<TestClient[]> {
+        const opened = await Promise.all(userNodes.map((node) => connect(`${node.url}?token=${userId}`)));
+        userClients.push(...opened);
+        return opened;
+      }
+
+      it("sendToUser reaches every connection of the user on every node exactly once, and no one else", async () => {
+        const alice = await onEveryNode("alice");
+        const [bob] = await onEveryNode("bob");
+        userNodes[0]!.server.sendToUser("alice", "for-alice", { n: 1 });
+        userNodes[0]!.server.sendToUser("alice", "marker-u", null);
+        assert.deepEqual(await countUntilMarker(alice, "for-alice", "marker-u"), alice.map(() => 1));
+        assert.deepEqual(alice[alice.length - 1]!.received.find((m) => m.type === "for-alice"), { type: "for-alice", data: { n: 1 } });
+        userNodes[0]!.server.sendToUser("bob", "marker-bob", null);
+        await bob!.next("marker-bob");
+        assert.equal(bob!.received.filter((m) => m.type === "for-alice").length, 0);
+      });
+
+      it("disconnectUser closes every connection of the user on every node with 4003", async () => {
+        const carol = await onEveryNode("carol");
+        const [dave] = await onEveryNode("dave");
+        userNodes[userNodes.length - 1]!.server.disconnectUser("carol");
+        for (const closed of await Promise.all(carol.map((c) => c.closed))) {
+          assert.deepEqual(closed, { code: 4003, reason: "disconnected" });
+        }
+        assert.equal((await dave!.request("status")).type, "status");
+      });
+
+      it("disconnectClient closes the one client on whichever node holds it, with the code and reason given", async () => {
+        const erin = await onEveryNode("erin");
+        const target = erin[erin.length - 1]!;
+        const { data } = await target.request("status");
+        userNodes[0]!.server.disconnectClient(data.client_id, { code: 4010, reason: "moved" });
+        assert.deepEqual(await target.closed, { code: 4010, reason: "moved" });
+        for (const other of erin.slice(0, -1)) assert.equal((await other.request("status")).type, "status");
+      });
     });
   });
 }

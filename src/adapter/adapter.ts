@@ -42,6 +42,16 @@ export interface ClusterBroadcast {
   droppable: boolean;
 }
 
+/** Which connections a {@link Adapter.disconnect} closes, and how. */
+export interface DisconnectOrder {
+  /** Every connection of this user, or the one client with this id. */
+  target: { userId: string } | { clientId: ClientId };
+  /** The close code sent to each connection. */
+  code: number;
+  /** The close reason sent to each connection. */
+  reason: string;
+}
+
 /** What the hub offers its adapter. */
 export interface AdapterHost {
   /** This node's id. */
@@ -57,6 +67,10 @@ export interface AdapterHost {
   announce(type: "member_joined" | "member_left", room: RoomName, member: MemberInfo): void;
   /** Delivers a message another node addressed to one of this node's clients; false if unknown here. */
   deliverToClient(clientId: ClientId, type: string, json: string): boolean;
+  /** Delivers a message another node addressed to a user to that user's connections on this node; returns how many. */
+  deliverToUser(userId: string, type: string, json: string): number;
+  /** Closes this node's connections that another node's {@link Adapter.disconnect} names; returns how many. */
+  disconnectLocal(order: DisconnectOrder): number;
   /** This node's members of a room. */
   localMembers(room: RoomName): MemberInfo[];
   /** The rooms that have at least one member on this node. */
@@ -76,6 +90,10 @@ export interface Adapter {
   publish(broadcast: ClusterBroadcast): void;
   /** Carries a message to a client that is not on this node. */
   publishToClient(clientId: ClientId, type: string, json: string): void;
+  /** Carries a message to every connection of a user on the other nodes (this node's are done). */
+  publishToUser(userId: string, type: string, json: string): void;
+  /** Carries an order to close a user's or a client's connections to the other nodes (this node's are done). */
+  disconnect(order: DisconnectOrder): void;
   /**
    * The first local member joined `room`: start receiving that room's broadcasts. A promise makes the
    * `join_room` reply wait until the subscription is in place, so the joiner misses nothing sent after.

@@ -4,7 +4,7 @@
  * @module
  */
 import type { ClientId, RoomName } from "../types.js";
-import type { Adapter, AdapterHost, ClusterBroadcast, MemberInfo, NodeInfo } from "./adapter.js";
+import type { Adapter, AdapterHost, ClusterBroadcast, DisconnectOrder, MemberInfo, NodeInfo } from "./adapter.js";
 
 /**
  * The single-process {@link Adapter}: nothing leaves the process, so publishing is free and the
@@ -20,6 +20,10 @@ export class MemoryAdapter implements Adapter {
   publish(_broadcast: ClusterBroadcast): void {}
 
   publishToClient(_clientId: ClientId, _type: string, _json: string): void {}
+
+  publishToUser(_userId: string, _type: string, _json: string): void {}
+
+  disconnect(_order: DisconnectOrder): void {}
 
   roomCreated(_room: RoomName): void {}
 

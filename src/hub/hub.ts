@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
-import type { Adapter, AdapterHost, ClusterBroadcast, MemberInfo } from "../adapter/adapter.js";
+import type { Adapter, AdapterHost, ClusterBroadcast, DisconnectOrder, MemberInfo } from "../adapter/adapter.js";
 import { CloseCode, ErrorCode, type DisconnectReason } from "../errors.js";
 import type { Instrumentation } from "../instrumentation.js";
 import type { Logger } from "../logger.js";
@@ -489,6 +489,56 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
   /** See {@link AdapterHost.localClientCount}. */
   localClientCount(): number {
     return this.#clients.size;
+  }
+
+  // ---- server API: users and disconnects across the cluster ----------------------------------
+  // A scan of this node's clients: these calls come from the application's backend, far rarer than
+  // messages, so the hub keeps no user index to maintain on every connect and disconnect.
+
+  /**
+   * Sends `{ type, data }` to every connection of a user, on this node and (through the adapter) on
+   * every other. @returns how many local connections it was queued for
+   */
+  sendToUser(userId: string, type: string, data?: unknown): number {
+    const prepared = encode(type, data, undefined);
+    const delivered = this.#deliverToUser(userId, prepared);
+    this.#adapter.publishToUser(userId, type, prepared.json);
+    return delivered;
+  }
+
+  /** See {@link AdapterHost.deliverToUser}. */
+  deliverToUser(userId: string, type: string, json: string): number {
+    return this.#deliverToUser(userId, PreparedMessage.fromJson(type, json));
+  }
+
+  #deliverToUser(userId: string, prepared: PreparedMessage): number {
+    let delivered = 0;
+    for (const client of this.#clients.values()) {
+      if (client.userId === userId && client.sendPrepared(prepared, "callback")) delivered++;
+    }
+    return this.#count(prepared, delivered);
+  }
+
+  /** Closes the connections `order` names on this node and every other. @returns how many local ones */
+  disconnect(order: DisconnectOrder): number {
+    const closed = this.disconnectLocal(order);
+    // A client id is unique: when it was here, no other node holds it.
+    if ("userId" in order.target || closed === 0) this.#adapter.disconnect(order);
+    return closed;
+  }
+
+  /** See {@link AdapterHost.disconnectLocal}. */
+  disconnectLocal(order: DisconnectOrder): number {
+    const targets: Connection[] = [];
+    if ("clientId" in order.target) {
+      const client = this.#clients.get(order.target.clientId);
+      if (client !== undefined) targets.push(client);
+    } else {
+      const userId = order.target.userId;
+      for (const client of this.#clients.values()) if (client.userId === userId) targets.push(client);
+    }
+    for (const client of targets) client.close(order.code, order.reason, "disconnected");
+    return targets.length;
   }
 }
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ClusterBroadcast } from "../adapter.js";
+import type { ClusterBroadcast, DisconnectOrder } from "../adapter.js";
 
 /** A broadcast as it travels between nodes, with the publishing node's id. */
 export interface Envelope {
@@ -89,4 +89,53 @@ export function decodeDirect(payload: string): DirectEnvelope | undefined {
   const [, nodeId, clientId, type] = header as DirectHeader;
   if (typeof nodeId !== "string" || typeof clientId !== "string" || typeof type !== "string") return undefined;
   return { nodeId, clientId, type, json };
+}
+
+/** An order that travels on the control channel: a message for a user, or a disconnect. */
+export type ControlEnvelope =
+  | { kind: "user"; nodeId: string; userId: string; type: string; json: string }
+  | { kind: "disconnect"; nodeId: string; order: DisconnectOrder };
+
+type UserHeader = [version: 1, nodeId: string, kind: "user", userId: string, type: string];
+type DisconnectHeader = [
+  version: 1,
+  nodeId: string,
+  kind: "disconnect",
+  target: "user" | "client",
+  id: string,
+  code: number,
+  reason: string,
+];
+
+/** Encodes a message for every connection of a user. */
+export function encodeUserMessage(nodeId: string, userId: string, type: string, json: string): string {
+  const header: UserHeader = [1, nodeId, "user", userId, type];
+  return `${JSON.stringify(header)}\n${json}`;
+}
+
+/** Encodes an order to close a user's or a client's connections (no body after the header). */
+export function encodeDisconnect(nodeId: string, order: DisconnectOrder): string {
+  const target = "userId" in order.target ? (["user", order.target.userId] as const) : (["client", order.target.clientId] as const);
+  const header: DisconnectHeader = [1, nodeId, "disconnect", target[0], target[1], order.code, order.reason];
+  return `${JSON.stringify(header)}\n`;
+}
+
+/** Decodes a control message; undefined for anything malformed (never throws). */
+export function decodeControl(payload: string): ControlEnvelope | undefined {
+  const parts = split(payload);
+  if (parts === undefined) return undefined;
+  const [header, json] = parts;
+  if (!Array.isArray(header) || header[0] !== 1 || typeof header[1] !== "string") return undefined;
+  if (header.length === 5 && header[2] === "user") {
+    const [, nodeId, , userId, type] = header as UserHeader;
+    if (typeof userId !== "string" || typeof type !== "string") return undefined;
+    return { kind: "user", nodeId, userId, type, json };
+  }
+  if (header.length === 7 && header[2] === "disconnect") {
+    const [, nodeId, , target, id, code, reason] = header as DisconnectHeader;
+    if (typeof id !== "string" || typeof code !== "number" || typeof reason !== "string") return undefined;
+    if (target !== "user" && target !== "client") return undefined;
+    return { kind: "disconnect", nodeId, order: { target: target === "user" ? { userId: id } : { clientId: id }, code, reason } };
+  }
+  return undefined;
 }

@@ -14,8 +14,16 @@ import { randomUUID } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
 import type { ClientId, RoomName } from "../../types.js";
 import { silentLogger, type Logger } from "../../logger.js";
-import type { Adapter, AdapterHost, ClusterBroadcast, MemberInfo, NodeInfo } from "../adapter.js";
-import { decodeBroadcast, decodeDirect, encodeBroadcast, encodeDirect } from "./codec.js";
+import type { Adapter, AdapterHost, ClusterBroadcast, DisconnectOrder, MemberInfo, NodeInfo } from "../adapter.js";
+import {
+  decodeBroadcast,
+  decodeControl,
+  decodeDirect,
+  encodeBroadcast,
+  encodeDirect,
+  encodeDisconnect,
+  encodeUserMessage,
+} from "./codec.js";
 import { type MissedPresence, PresenceBacklog, presenceKey } from "./presence-backlog.js";
 
 /** Options of {@link RedisAdapter}. */
@@ -129,7 +137,9 @@ export class RedisAdapter implements Adapter {
 
   // ---- keys and channels --------------------------------------------------------------------
 
-  #channel(kind: "all" | "direct" | "room", room?: RoomName): string {
+  // "control" carries what the server API addresses to users and disconnect orders: every node
+  // subscribes, since any node may hold a user's connections.
+  #channel(kind: "all" | "direct" | "control" | "room", room?: RoomName): string {
     return kind === "room" ? `${this.#options.keyPrefix}#room#${room}` : `${this.#options.keyPrefix}#${kind}`;
   }
   #membersKey(room: RoomName): string {
@@ -213,7 +223,7 @@ export class RedisAdapter implements Adapter {
   /** Subscribes to the shared channels and every room that has a local member. */
   async #subscribeAll(): Promise<void> {
     const sub = this.#sub!;
-    const channels = [this.#channel("all"), this.#channel("direct")];
+    const channels = [this.#channel("all"), this.#channel("direct"), this.#channel("control")];
     for (const room of this.#host!.localRooms()) channels.push(this.#channel("room", room));
     // SSUBSCRIBE takes channels of one hash slot at a time; one call each keeps Redis Cluster happy.
     await Promise.all(channels.map((channel) => sub.ssubscribe(channel).catch((error: unknown) => this.#failed("ssubscribe", error))));
@@ -399,6 +409,16 @@ export class RedisAdapter implements Adapter {
     this.#publish(this.#channel("direct"), encodeDirect(this.#host!.nodeId, clientId, type, json));
   }
 
+  /** Publishes a message for a user's connections; every other node delivers to those it holds. */
+  publishToUser(userId: string, type: string, json: string): void {
+    this.#publish(this.#channel("control"), encodeUserMessage(this.#host!.nodeId, userId, type, json));
+  }
+
+  /** Publishes a disconnect order; every other node closes the connections it names. */
+  disconnect(order: DisconnectOrder): void {
+    this.#publish(this.#channel("control"), encodeDisconnect(this.#host!.nodeId, order));
+  }
+
   /**
    * Publishes a payload, or drops it while Redis is away. A dropped presence event (`presence`, about
    * the room and member `key`) is kept for after the outage.
@@ -430,6 +450,14 @@ export class RedisAdapter implements Adapter {
       if (direct === undefined || direct.nodeId === host.nodeId) return;
       this.#stats.received++;
       host.deliverToClient(direct.clientId, direct.type, direct.json);
+      return;
+    }
+    if (channel === this.#channel("control")) {
+      const control = decodeControl(payload);
+      if (control === undefined || control.nodeId === host.nodeId) return;
+      this.#stats.received++;
+      if (control.kind === "user") host.deliverToUser(control.userId, control.type, control.json);
+      else host.disconnectLocal(control.order);
       return;
     }
     const envelope = decodeBroadcast(payload);
