@@ -164,8 +164,14 @@ export function runAdapterContract(name: string, setup: () => ContractSetup | Pr
         const [bob] = await onEveryNode("bob");
         userNodes[0]!.server.sendToUser("alice", "for-alice", { n: 1 });
         userNodes[0]!.server.sendToUser("alice", "marker-u", null);
-        assert.deepEqual(await countUntilMarker(alice, "for-alice", "marker-u"), alice.map(() => 1));
-        assert.deepEqual(alice[alice.length - 1]!.received.find((m) => m.type === "for-alice"), { type: "for-alice", data: { n: 1 } });
+        assert.deepEqual(
+          await countUntilMarker(alice, "for-alice", "marker-u"),
+          alice.map(() => 1),
+        );
+        assert.deepEqual(
+          alice[alice.length - 1]!.received.find((m) => m.type === "for-alice"),
+          { type: "for-alice", data: { n: 1 } },
+        );
         userNodes[0]!.server.sendToUser("bob", "marker-bob", null);
         await bob!.next("marker-bob");
         assert.equal(bob!.received.filter((m) => m.type === "for-alice").length, 0);

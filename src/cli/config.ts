@@ -64,6 +64,12 @@ export interface CliConfig {
   metricsHost: string;
   /** The configuration file's path and content (`--config`); undefined: every room open. */
   configFile: { path: string; content: ConfigFile } | undefined;
+  /** The server API's key (`Authorization: Bearer KEY`); undefined: no API, `/api/*` is 404. Never logged. */
+  apiKey: string | undefined;
+  /** Port of a listener of its own for the API; undefined serves `/api/*` on the public listener. */
+  apiPort: number | undefined;
+  /** Bind address of the API listener (used only with {@link CliConfig.apiPort}). */
+  apiHost: string;
 }
 
 /** A bad flag or environment value; the message says which and how to fix it. */
@@ -106,6 +112,12 @@ export const MAX_MESSAGE_DEPTH_LIMIT = 1000;
 /** Where `--metrics-port` listens unless `--metrics-host` says otherwise: this machine only. */
 export const DEFAULT_METRICS_HOST = "127.0.0.1";
 
+/** Where `--api-port` listens unless `--api-host` says otherwise: this machine only. */
+export const DEFAULT_API_HOST = "127.0.0.1";
+
+/** The shortest `--api-key` accepted, in bytes: a shorter key could be guessed by trying. */
+export const MIN_API_KEY_BYTES = 16;
+
 /** The flags, in the order `--help` lists them. */
 // biome-ignore format: one flag per line reads as a table
 export const FLAGS: readonly FlagSpec[] = [
@@ -130,6 +142,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: "metrics-port", env: "CONDUIT_METRICS_PORT", arg: "N", defaultText: "the public port", help: "serve /metrics on a listener of its own (0 picks a free one); the public port then answers 404" },
   { name: "config", env: "CONDUIT_CONFIG", arg: "FILE", defaultText: "none", help: "JSON file with the room namespaces and their rules (docs/PERMISSIONS.md)" },
   { name: "metrics-host", env: "CONDUIT_METRICS_HOST", arg: "ADDR", defaultText: DEFAULT_METRICS_HOST, help: "bind address of the --metrics-port listener" },
+  { name: "api-key", env: "CONDUIT_API_KEY", arg: "KEY", defaultText: "none", help: `serve the server API under /api/ to callers sending Authorization: Bearer KEY; at least ${MIN_API_KEY_BYTES} bytes (docs/API.md)` },
+  { name: "api-port", env: "CONDUIT_API_PORT", arg: "N", defaultText: "the public port", help: "serve /api/ on a listener of its own (0 picks a free one); the public port then answers 404" },
+  { name: "api-host", env: "CONDUIT_API_HOST", arg: "ADDR", defaultText: DEFAULT_API_HOST, help: "bind address of the --api-port listener" },
   { name: "help", defaultText: "", help: "print this help and exit" },
   { name: "version", defaultText: "", help: "print the version and exit" },
 ];
@@ -223,6 +238,9 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     metricsPort: optionalInteger(raw("metrics-port"), 0, 65_535, "a port number"),
     metricsHost: host(raw("metrics-host"), DEFAULT_METRICS_HOST),
     configFile: configFile(raw("config")),
+    apiKey: apiKey(raw("api-key")),
+    apiPort: optionalInteger(raw("api-port"), 0, 65_535, "a port number"),
+    apiHost: host(raw("api-host"), DEFAULT_API_HOST),
   };
   if (config.workers > 1 && config.redisUrl === undefined) {
     throw new ConfigError(
@@ -242,6 +260,19 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new ConfigError(
       `--metrics-port ${config.metricsPort} is the public --port: pick another port, or leave --metrics-port out to serve /metrics on the public one`,
+    );
+  }
+  if (config.apiKey === undefined && (config.apiPort !== undefined || raw("api-host") !== undefined)) {
+    throw new ConfigError(
+      `${config.apiPort !== undefined ? "--api-port" : "--api-host"} needs --api-key KEY (or CONDUIT_API_KEY): without a key the server API is off`,
+    );
+  }
+  if (config.apiPort === undefined && raw("api-host") !== undefined) {
+    throw new ConfigError("--api-host needs --api-port N (or CONDUIT_API_PORT): without it the API stays on the public listener");
+  }
+  if (config.apiPort !== undefined && config.apiPort !== 0 && (config.apiPort === config.port || config.apiPort === config.metricsPort)) {
+    throw new ConfigError(
+      `--api-port ${config.apiPort} is already the ${config.apiPort === config.port ? "public --port" : "--metrics-port"}: pick another port, or leave --api-port out to serve /api/ on the public one`,
     );
   }
   checkLibraryOptions(config);
@@ -292,6 +323,18 @@ function jwtSecret(flag: string | boolean | undefined, env: string | undefined):
   if (raw.value.trim() === "" || bytes < MIN_JWT_SECRET_BYTES) {
     throw new ConfigError(
       `${raw.source} is ${raw.value === "" ? "empty" : `${bytes} bytes`}: an HS256 secret needs at least ${MIN_JWT_SECRET_BYTES} random bytes (RFC 7518 §3.2), e.g. from "openssl rand -base64 48"; to run without authentication, leave it unset`,
+    );
+  }
+  return raw.value;
+}
+
+function apiKey(raw: RawValue | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  // Measured in bytes; the value itself is never echoed.
+  const bytes = Buffer.byteLength(raw.value, "utf8");
+  if (raw.value.trim() === "" || bytes < MIN_API_KEY_BYTES || /\s/.test(raw.value)) {
+    throw new ConfigError(
+      `${raw.source} is ${raw.value.trim() === "" ? "empty" : /\s/.test(raw.value) ? "not one word" : `${bytes} bytes`}: an API key needs at least ${MIN_API_KEY_BYTES} bytes without spaces, e.g. from "openssl rand -hex 32"; to run without the API, leave it unset`,
     );
   }
   return raw.value;
@@ -454,7 +497,7 @@ function configFile(raw: RawValue | undefined): CliConfig["configFile"] {
   }
 }
 
-/** The configuration as it may be logged: the JWT secret and any Redis password left out. */
+/** The configuration as it may be logged: the JWT secret, the API key and any Redis password left out. */
 export function describeConfig(config: CliConfig): Record<string, unknown> {
   let redis: string | undefined;
   if (config.redisUrl !== undefined) {
@@ -462,6 +505,12 @@ export function describeConfig(config: CliConfig): Record<string, unknown> {
     if (url.password) url.password = "***";
     redis = url.toString();
   }
-  const { jwtSecret, redisUrl: _redisUrl, configFile, ...rest } = config;
-  return { ...rest, jwt: jwtSecret === undefined ? "off" : "HS256", redis: redis ?? "off", config: configFile?.path ?? "none" };
+  const { jwtSecret, redisUrl: _redisUrl, configFile, apiKey, ...rest } = config;
+  return {
+    ...rest,
+    jwt: jwtSecret === undefined ? "off" : "HS256",
+    redis: redis ?? "off",
+    config: configFile?.path ?? "none",
+    api: apiKey === undefined ? "off" : "on",
+  };
 }

@@ -8,6 +8,7 @@
  * | `GET /metrics` | Prometheus text (404 when `--metrics-port` serves it on a listener of its own) |
  * | `GET /config` | `{"path","auth","protocol"}`: what a browser page needs to connect (see {@link ClientConfig}) |
  * | `GET /sdk/<name>.js` | the browser SDK from `dist/client/` as `text/javascript` |
+ * | `/api/...` | the server API (docs/API.md) with `--api-key` on this listener; else 404 |
  * | `GET <endpoint path>` without upgrade | 426 Upgrade Required |
  * | anything else | 404 (a known route with another method: 405) |
  *
@@ -55,7 +56,12 @@ export interface HttpRoutesOptions {
   sdkDir: URL;
   /** Request log (debug level); query strings are never logged. */
   logger: Logger;
+  /** The server API's routes (true: it took the request); undefined when the API is off or on its own listener. */
+  api?: ApiRoutes;
 }
+
+/** Serves `/api/*`: true when it took the request (see `createApiHandler`). */
+export type ApiRoutes = (request: IncomingMessage, response: ServerResponse) => boolean;
 
 /** The demo page of the package: `demo/index.html` next to `dist/`, resolved from this compiled file. */
 export const DEFAULT_DEMO_FILE = new URL("../../demo/index.html", import.meta.url);
@@ -80,6 +86,7 @@ export function createRequestListener(options: HttpRoutesOptions): RequestListen
   const clientConfig: ClientConfig = { path: options.wsPath, auth: options.auth, protocol: 1 };
   const clientConfigBody = JSON.stringify(clientConfig);
   return (request, response) => {
+    if (options.api?.(request, response)) return;
     route(request, response).catch((error: unknown) => {
       options.logger.error({ err: error, url: pathOf(request) }, "http request failed");
       if (!response.headersSent) send(request, response, 500, "text/plain; charset=utf-8", "internal error\n");
@@ -150,6 +157,19 @@ export function createMetricsRequestListener(metrics: MetricsSource, logger: Log
       if (!response.headersSent) send(request, response, 500, "text/plain; charset=utf-8", "internal error\n");
       else response.destroy();
     });
+  };
+}
+
+/**
+ * Creates the request listener of the `--api-port` listener: the server API and nothing else, so the
+ * port can stay on a private network while the public one faces clients.
+ */
+export function createApiRequestListener(api: ApiRoutes): RequestListener {
+  return (request, response) => {
+    if (api(request, response)) return;
+    const body = JSON.stringify({ error: { code: "not_found", message: "this listener serves only /api/" } });
+    response.writeHead(404, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+    response.end(body);
   };
 }
 
