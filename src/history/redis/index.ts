@@ -26,6 +26,7 @@ import {
   roomHashTag,
   type StreamPosition,
 } from "../store.js";
+import { RoomBatcher } from "./batch.js";
 import { PUBLISH_SCRIPT, READ_SCRIPT } from "./scripts.js";
 
 /** Options of {@link RedisHistoryStore}. */
@@ -55,6 +56,19 @@ export interface RedisHistoryStoreOptions {
 /** What a read script returns: offset, epoch, Redis's time in ms, and stream entries. */
 type ReadReply = [offset: number, epoch: string, now: string, entries: [id: string, fields: string[]][]];
 
+/** A publication waiting in its room's batch. */
+interface PendingPublication {
+  publication: PublicationInput;
+  retention: Retention;
+  relay: RelayMessage | undefined;
+}
+
+/**
+ * The most publications in one script call: enough that a busy room needs few round trips, few
+ * enough that one call holds Redis for about a millisecond.
+ */
+const MAX_BATCH = 256;
+
 /** The reconnection back-off's ceiling, as the adapter's. */
 const RETRY_MAX_DELAY = 2000;
 
@@ -82,6 +96,7 @@ export class RedisHistoryStore implements HistoryStore {
   readonly #logger: Logger;
   #redis: (Redis & HistoryCommands) | undefined;
   #closed = false;
+  readonly #batcher = new RoomBatcher<PendingPublication, StreamPosition>((room, batch) => this.#publishBatch(room, batch), MAX_BATCH);
 
   /** @param options - see {@link RedisHistoryStoreOptions} */
   constructor(options: RedisHistoryStoreOptions) {
@@ -139,23 +154,30 @@ export class RedisHistoryStore implements HistoryStore {
     });
   }
 
-  async publish(room: RoomName, publication: PublicationInput, retention: Retention, relay?: RelayMessage): Promise<StreamPosition> {
-    const args = [
-      newEpoch(),
-      String(retention.ttlSeconds),
-      String(retention.size),
-      publication.type,
-      publication.json === undefined ? "0" : "1",
-      publication.json ?? "",
-      relay?.channel ?? "",
-    ];
-    if (relay !== undefined) {
-      if (relay.segments.length !== relay.slots.length + 1) throw new TypeError("conduit-ws: a relay needs one more segment than slots");
+  /**
+   * Publications to one room made while its previous batch is on its way to Redis leave together
+   * as the next batch (one script call), in the order they were made.
+   */
+  publish(room: RoomName, publication: PublicationInput, retention: Retention, relay?: RelayMessage): Promise<StreamPosition> {
+    if (relay !== undefined && relay.segments.length !== relay.slots.length + 1) {
+      return Promise.reject(new TypeError("conduit-ws: a relay needs one more segment than slots"));
+    }
+    return this.#batcher.add(room, { publication, retention, relay });
+  }
+
+  /** Sends one room's batch; the retention of its latest publication applies to the room. */
+  async #publishBatch(room: RoomName, batch: PendingPublication[]): Promise<StreamPosition[]> {
+    const { size, ttlSeconds } = batch[batch.length - 1]!.retention;
+    const args = [newEpoch(), String(ttlSeconds), String(size), String(batch.length)];
+    for (const { publication, relay } of batch) {
+      const { type, json } = publication;
+      args.push(type, json === undefined ? "0" : "1", json ?? "", relay?.channel ?? "", String(relay?.slots.length ?? 0));
+      if (relay === undefined) continue;
       for (const [i, slot] of relay.slots.entries()) args.push(relay.segments[i]!, slot === "offset" ? "o" : "e");
       args.push(relay.segments[relay.slots.length]!);
     }
-    const [offset, epoch] = await this.#call((redis) => redis.conduitHistoryPublish(...this.#keys(room), ...args));
-    return { offset, epoch };
+    const [first, epoch] = await this.#call((redis) => redis.conduitHistoryPublish(...this.#keys(room), ...args));
+    return batch.map((_, i) => ({ offset: first + i, epoch }));
   }
 
   async history(room: RoomName, retention: Retention, query?: HistoryQuery): Promise<HistoryResult> {

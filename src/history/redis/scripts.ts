@@ -1,6 +1,6 @@
 /**
  * The Lua scripts of the Redis history store. Each runs atomically in Redis, which is what makes an
- * offset unique across nodes: the counter is incremented, the publication stored and (optionally)
+ * offset unique across nodes: the counter is advanced, the publication stored and (optionally)
  * relayed to the room's channel in one step, so no other publication can come between.
  *
  * Keys of one room (both carry the room's hash tag, so they share a slot on Redis Cluster):
@@ -33,39 +33,49 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 `;
 
 /**
- * Publish. ARGV: [1] new epoch, [2] ttl, [3] size, [4] type, [5] "1" when data follows, [6] data,
- * [7] relay channel ("" for none), then the relay's segments and slots alternating: segment, slot,
- * segment, …, segment (a slot is "o" or "e").
- * Returns { offset, epoch }.
+ * Publish a batch: several publications to one room, in order, in one atomic step (so a busy room
+ * costs one round trip per batch, not per publication). ARGV: [1] new epoch, [2] ttl, [3] size,
+ * [4] how many publications; then per publication: type, "1" when data follows, data, relay channel
+ * ("" for none), the relay's slot count S, and when relayed its segments and slots alternating
+ * (segment, slot, …, segment: 2S + 1 values, a slot being "o" or "e").
+ * Returns { first offset of the batch, epoch }: the batch's offsets follow each other.
  */
 export const PUBLISH_SCRIPT = `${HEAD}
-offset = redis.call('HINCRBY', meta, 'o', 1)
-local expires = now + ttl * 1000
-if ARGV[5] == '1' then
-  redis.call('XADD', stream, 'MAXLEN', ARGV[3], offset .. '-0', 'y', ARGV[4], 'x', expires, 'd', ARGV[6])
-else
-  redis.call('XADD', stream, 'MAXLEN', ARGV[3], offset .. '-0', 'y', ARGV[4], 'x', expires)
-end
-redis.call('EXPIRE', stream, ttl)
-if ARGV[7] ~= '' then
-  local parts = {}
-  for i = 8, #ARGV do
-    if (i - 8) % 2 == 0 then
-      parts[#parts + 1] = ARGV[i]
-    elseif ARGV[i] == 'o' then
-      parts[#parts + 1] = tostring(offset)
-    else
-      parts[#parts + 1] = epoch
-    end
+local size, count = ARGV[3], tonumber(ARGV[4])
+local expires = string.format('%d', now + ttl * 1000)
+local first = offset + 1
+local i = 5
+for _ = 1, count do
+  offset = offset + 1
+  local id = string.format('%d', offset)
+  if ARGV[i + 1] == '1' then
+    redis.call('XADD', stream, 'MAXLEN', size, id .. '-0', 'y', ARGV[i], 'x', expires, 'd', ARGV[i + 2])
+  else
+    redis.call('XADD', stream, 'MAXLEN', size, id .. '-0', 'y', ARGV[i], 'x', expires)
   end
-  redis.call('SPUBLISH', ARGV[7], table.concat(parts))
+  local channel, slots = ARGV[i + 3], tonumber(ARGV[i + 4])
+  i = i + 5
+  if channel ~= '' then
+    local parts = {}
+    for k = 0, 2 * slots do
+      local value = ARGV[i + k]
+      if k % 2 == 1 then
+        if value == 'o' then value = id else value = epoch end
+      end
+      parts[#parts + 1] = value
+    end
+    redis.call('SPUBLISH', channel, table.concat(parts))
+    i = i + 2 * slots + 1
+  end
 end
-return { offset, epoch }
+redis.call('HSET', meta, 'o', string.format('%d', offset))
+redis.call('EXPIRE', stream, ttl)
+return { first, epoch }
 `;
 
 /**
  * Read. ARGV: [1] new epoch, [2] ttl, [3] what to read: "position" (nothing), "after" (from the stream
- * id ARGV[4] on, computed by the caller: Lua prints large numbers in exponent form), "latest" (the last ARGV[4] entries, "0" for all).
+ * id ARGV[4] on, computed by the caller), "latest" (the last ARGV[4] entries, "0" for all).
  * Returns { offset, epoch, now, entries } with entries oldest first, as XRANGE gives them.
  */
 export const READ_SCRIPT = `${HEAD}
