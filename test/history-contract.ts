@@ -97,6 +97,21 @@ export function runHistoryContract(name: string, setup: () => HistoryContractSet
       );
     });
 
+    it("publications made at once through one store get offsets in the order they were made", async () => {
+      const store = await open();
+      const room = freshRoom("order");
+      const positions = await Promise.all(Array.from({ length: 50 }, (_, i) => store.publish(room, { type: "t", json: String(i) }, KEEP)));
+      assert.deepEqual(
+        positions.map((p) => p.offset),
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
+      const { publications } = await store.history(room, KEEP, { limit: 50 });
+      assert.deepEqual(
+        publications.map((p) => [p.offset, p.json]),
+        Array.from({ length: 50 }, (_, i) => [i + 1, String(i)]),
+      );
+    });
+
     it("keeps the latest `size` publications, oldest first, data exactly as given; `limit` takes the latest", async () => {
       const store = await open();
       const room = freshRoom("size");

@@ -96,6 +96,36 @@ if (!skip) {
       assert.equal(heard.filter((h) => h.from === "a").length, 300);
     });
 
+    it("concurrent publications from one store leave in few script calls, with offsets in the order they were made", async () => {
+      const store = await open();
+      await admin!.config("RESETSTAT");
+      const positions = await Promise.all(
+        Array.from({ length: 400 }, (_, i) => store.publish("batch:1", { type: "t", json: String(i) }, KEEP)),
+      );
+      assert.deepEqual(
+        positions.map((p) => p.offset),
+        Array.from({ length: 400 }, (_, i) => i + 1),
+      );
+      const stats = await admin!.info("commandstats");
+      const calls = Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0) + Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      assert.ok(calls >= 2 && calls <= 10, `${calls} script calls for 400 publications`);
+      const { publications } = await store.history("batch:1", KEEP);
+      assert.deepEqual(
+        publications.map((p) => p.json),
+        Array.from({ length: 400 }, (_, i) => String(i)),
+      );
+    });
+
+    it("offsets near 2^53 are written and read as whole numbers", async () => {
+      const store = await open();
+      const { epoch } = await store.position("big:1", KEEP);
+      await admin!.hset(`t:history:${roomHashTag("big:1")}:meta`, "o", String(2 ** 53 - 10));
+      const position = await store.publish("big:1", { type: "t" }, KEEP);
+      assert.deepEqual(position, { offset: 2 ** 53 - 9, epoch });
+      const result = await store.history("big:1", KEEP, { since: { epoch, offset: 2 ** 53 - 10 } });
+      assert.deepEqual([result.recovered, result.publications.map((p) => p.offset)], [true, [2 ** 53 - 9]]);
+    });
+
     it("a relay whose segments do not fit its slots is refused before Redis is asked", async () => {
       const store = await open();
       await assert.rejects(
