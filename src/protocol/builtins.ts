@@ -32,6 +32,8 @@ export interface BuiltinHost {
   membershipCost(room: RoomName): number;
   /** The members of a room on every node. */
   roomMembers(room: RoomName): Promise<MemberInfo[]>;
+  /** This node's member count of a room. */
+  localRoomSize(room: RoomName): number;
   /** The rules of a room's namespace; undefined when the configuration does not list it. */
   rulesFor(room: RoomName): NamespaceRules | undefined;
   /** Why the client may not join the room (namespace rules, `canJoin`), or undefined. */
@@ -140,8 +142,14 @@ export function builtinHandlers(host: BuiltinHost, tokens: TokenVerifier): Reado
     if (host.rulesFor(room)?.presence !== true) {
       return ctx.replyError(ErrorCode.Forbidden, `presence is off for room ${JSON.stringify(room)}`);
     }
+    // Charged before the members are listed, by this node's share (which costs nothing to count), so
+    // a refused request does no work; members on other nodes are charged once they are known.
+    const local = host.localRoomSize(room);
+    if (!host.charge(connection(client), local)) return ctx.replyError(ErrorCode.RateLimited, OVER_BUDGET);
     const members = await host.roomMembers(room);
-    if (!host.charge(connection(client), members.length)) return ctx.replyError(ErrorCode.RateLimited, OVER_BUDGET);
+    if (members.length > local && !host.charge(connection(client), members.length - local)) {
+      return ctx.replyError(ErrorCode.RateLimited, OVER_BUDGET);
+    }
     ctx.reply("presence", {
       room,
       count: members.length,
