@@ -213,6 +213,29 @@ export function runHistoryContract(name: string, setup: () => HistoryContractSet
       assert.deepEqual(await fresh.publish(room, { type: "t" }, KEEP), { offset: 1, epoch: now.epoch });
     });
 
+    it("a query no checked input can produce is refused with a RangeError, and the store goes on", async () => {
+      const store = await open();
+      const room = freshRoom("bad-query");
+      const { epoch } = await store.publish(room, { type: "t" }, KEEP);
+      const bad: unknown[] = [
+        { since: { epoch, offset: -1 } },
+        { since: { epoch, offset: 1.5 } },
+        { since: { epoch, offset: Number.NaN } },
+        { since: { epoch: 5, offset: 1 } },
+        { limit: 0 },
+        { limit: -3 },
+        { limit: 2.5 },
+        { since: { epoch, offset: 0 }, limit: 5 },
+      ];
+      for (const query of bad) await assert.rejects(store.history(room, KEEP, query as never), RangeError, JSON.stringify(query));
+      const huge = await store.history(room, KEEP, { limit: Number.MAX_SAFE_INTEGER });
+      assert.deepEqual(
+        huge.publications.map((p) => p.offset),
+        [1],
+      );
+      assert.equal((await store.publish(room, { type: "t" }, KEEP)).offset, 2);
+    });
+
     it("room names with braces, percent signs and non-ASCII text keep separate histories", async () => {
       const store = await open();
       const base = freshRoom("names");

@@ -7,12 +7,10 @@
  */
 export { MemoryHistoryStore, type MemoryHistoryStoreOptions } from "./memory.js";
 export {
-  answerQuery,
   type HistoryQuery,
   type HistoryResult,
   type HistoryStore,
   HistoryUnavailableError,
-  type KeptPublication,
   type Publication,
   type PublicationInput,
   type RelayMessage,

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import type { RoomName } from "../types.js";
 import {
   answerQuery,
+  assertQuery,
   type HistoryQuery,
   type HistoryResult,
   type HistoryStore,
@@ -130,6 +131,7 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   async history(room: RoomName, retention: Retention, query?: HistoryQuery): Promise<HistoryResult> {
+    assertQuery(query);
     const now = this.#now();
     const history = this.#touch(room, retention, now);
     history.dropExpired(now);

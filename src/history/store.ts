@@ -150,6 +150,26 @@ export interface KeptPublication extends Publication {
 }
 
 /**
+ * Refuses a query no client input should produce (the hub checks with `checkSince`/`checkLimit`
+ * first): a store must not turn a caller's bug into a malformed Redis command or a wrong answer.
+ *
+ * @throws RangeError naming the bad field
+ */
+export function assertQuery(query: HistoryQuery | undefined): void {
+  if (query === undefined) return;
+  const { since, limit } = query;
+  if (since !== undefined && limit !== undefined) throw new RangeError("conduit-ws: a history query takes since or limit, not both");
+  if (since !== undefined) {
+    if (typeof since.epoch !== "string") throw new RangeError("conduit-ws: since.epoch must be a string");
+    if (!Number.isSafeInteger(since.offset) || since.offset < 0)
+      throw new RangeError("conduit-ws: since.offset must be a whole number from 0");
+  }
+  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+    throw new RangeError("conduit-ws: limit must be a whole number from 1");
+  }
+}
+
+/**
  * The answer to a history query, from a room's position and its stored publications (oldest first,
  * expired ones included): both stores share it so they answer alike.
  *

@@ -15,6 +15,7 @@ import type { RoomName } from "../../types.js";
 import { newEpoch } from "../memory.js";
 import {
   answerQuery,
+  assertQuery,
   type HistoryQuery,
   type HistoryResult,
   type HistoryStore,
@@ -181,6 +182,7 @@ export class RedisHistoryStore implements HistoryStore {
   }
 
   async history(room: RoomName, retention: Retention, query?: HistoryQuery): Promise<HistoryResult> {
+    assertQuery(query);
     const since = query?.since;
     const limit = query?.limit;
     const read =
