@@ -20,9 +20,34 @@ import { ConduitError, ErrorCode } from "../errors.js";
 import { invalidRoomReason } from "../hub/rooms.js";
 import { silentLogger, type Logger } from "../logger.js";
 import { RESERVED_TYPES } from "../protocol/message.js";
-import type { ConduitServer } from "../server.js";
+import type { MemberInfo } from "../adapter/adapter.js";
 import { ApiError, bearerMatches, digest, readJsonObject, sendError, sendJson } from "./http.js";
-import { disconnectOptionsProblem } from "./types.js";
+import { type ClusterInfo, type DisconnectOptions, disconnectOptionsProblem, type PublishResult } from "./types.js";
+
+/**
+ * What the routes call: the server's API methods (a `ConduitServer` is one). Written out so that this
+ * entry point does not carry the whole server's declaration.
+ */
+export interface ApiServer {
+  /** See `ConduitServer.publish`. */
+  publish(room: string, type: string, data?: unknown): Promise<PublishResult>;
+  /** See `ConduitServer.broadcast`. */
+  broadcast(type: string, data?: unknown): unknown;
+  /** See `ConduitServer.sendToUser`. */
+  sendToUser(userId: string, type: string, data?: unknown): unknown;
+  /** See `ConduitServer.sendToClient`. */
+  sendToClient(clientId: string, type: string, data?: unknown): unknown;
+  /** See `ConduitServer.disconnectUser`. */
+  disconnectUser(userId: string, options?: DisconnectOptions): unknown;
+  /** See `ConduitServer.disconnectClient`. */
+  disconnectClient(clientId: string, options?: DisconnectOptions): unknown;
+  /** See `ConduitServer.roomMembers`. */
+  roomMembers(room: string): Promise<MemberInfo[]>;
+  /** See `ConduitServer.info`. */
+  info(): Promise<ClusterInfo>;
+  /** See `ConduitServer.isShuttingDown`. */
+  readonly isShuttingDown: boolean;
+}
 
 /** Options of {@link createApiHandler}. */
 export interface ApiHandlerOptions {
@@ -48,7 +73,7 @@ export interface ApiHandlerOptions {
  * ```
  */
 export function createApiHandler(
-  server: ConduitServer,
+  server: ApiServer,
   options: ApiHandlerOptions,
 ): (request: IncomingMessage, response: ServerResponse) => boolean {
   if (typeof options?.apiKey !== "string" || options.apiKey === "") {
@@ -127,7 +152,7 @@ function roomFrom(segment: string): string {
   return room;
 }
 
-type PostRoute = (server: ConduitServer, body: Record<string, unknown>) => Promise<unknown> | unknown;
+type PostRoute = (server: ApiServer, body: Record<string, unknown>) => Promise<unknown> | unknown;
 
 const POST_ROUTES: Readonly<Record<string, PostRoute>> = {
   "/api/publish": async (server, body) => {
