@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { checkLimit, checkSince, isOffset, MemoryHistoryStore } from "../src/history/index.js";
+import { checkLimit, checkSince, isOffset, MemoryHistoryStore, RoomCursor } from "../src/history/index.js";
 import { runHistoryContract } from "./history-contract.js";
 
 runHistoryContract("memory (one process)", () => ({
@@ -101,5 +101,57 @@ describe("history input checks (the hub answers invalid_message when they fail)"
 
   it("isOffset accepts exactly the safe whole numbers from 0", () => {
     assert.deepEqual([0, 1, Number.MAX_SAFE_INTEGER, -1, 0.5, 2 ** 53, "1"].map(isOffset), [true, true, true, false, false, false, false]);
+  });
+});
+
+describe("RoomCursor: the seam between a replay and the live copies", () => {
+  it("holds copies until the read answers, then lets through only those after its position", () => {
+    const cursor = new RoomCursor<number>();
+    for (const offset of [4, 5, 6, 7]) assert.deepEqual(cursor.offer(offset, "E", offset), []);
+    assert.equal(cursor.held, 4);
+    assert.deepEqual(cursor.settle({ epoch: "E", offset: 5 }), [6, 7]);
+    assert.deepEqual(cursor.position, { epoch: "E", offset: 7 });
+    assert.deepEqual(cursor.offer(7, "E", 7), [], "a duplicate is skipped");
+    assert.deepEqual(cursor.offer(8, "E", 8), [8]);
+  });
+
+  it("a copy of another epoch, or without one, always goes out", () => {
+    const cursor = new RoomCursor<string>();
+    assert.deepEqual(cursor.offer(1, "NEW", "n1"), []);
+    assert.deepEqual(cursor.offer(9, undefined, "x"), []);
+    assert.deepEqual(cursor.settle({ epoch: "OLD", offset: 40 }), ["n1", "x"]);
+    assert.deepEqual(cursor.offer(2, "NEW", "n2"), ["n2"]);
+    assert.deepEqual(cursor.offer(2, "NEW", "n2"), []);
+    assert.deepEqual(cursor.offer(1, undefined, "y"), ["y"]);
+  });
+
+  it("with the memory store, a member recovering while others publish gets every publication after K once, in order", async () => {
+    const store = new MemoryHistoryStore();
+    const retention = { size: 1000, ttlSeconds: 60 };
+    const room = "catch-up";
+    const received: number[] = [];
+    let cursor: RoomCursor<number> | undefined;
+    // The hub's broadcast: position first, then the copy to the member (through its cursor).
+    const broadcast = async (n: number): Promise<void> => {
+      const { offset, epoch } = await store.publish(room, { type: "t", json: String(n) }, retention);
+      if (cursor) received.push(...cursor.offer(offset, epoch, offset));
+    };
+    for (let n = 1; n <= 10; n++) await broadcast(n);
+    const { epoch } = await store.position(room, retention);
+    const traffic: Promise<void>[] = [];
+    for (let n = 11; n <= 40; n++) traffic.push(broadcast(n));
+    // The join: subscribed (the cursor is in place), then the read, while publications go on.
+    cursor = new RoomCursor<number>();
+    const reading = store.history(room, retention, { since: { epoch, offset: 7 } });
+    for (let n = 41; n <= 70; n++) traffic.push(broadcast(n));
+    const result = await reading;
+    assert.equal(result.recovered, true);
+    received.push(...result.publications.map((p) => p.offset), ...cursor.settle(result));
+    for (let n = 71; n <= 80; n++) traffic.push(broadcast(n));
+    await Promise.all(traffic);
+    assert.deepEqual(
+      received,
+      Array.from({ length: 73 }, (_, i) => i + 8),
+    );
   });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
-import { HistoryUnavailableError, type RelayMessage, roomHashTag } from "../src/history/index.js";
+import { HistoryUnavailableError, type RelayMessage, RoomCursor, roomHashTag } from "../src/history/index.js";
 import { RedisHistoryStore } from "../src/history/redis/index.js";
 import { runHistoryContract } from "./history-contract.js";
 import { freePort, redisSkipReason, startRedis, type TestRedis } from "./helpers/redis.js";
@@ -124,6 +124,40 @@ if (!skip) {
       assert.deepEqual(position, { offset: 2 ** 53 - 9, epoch });
       const result = await store.history("big:1", KEEP, { since: { epoch, offset: 2 ** 53 - 10 } });
       assert.deepEqual([result.recovered, result.publications.map((p) => p.offset)], [true, [2 ** 53 - 9]]);
+    });
+
+    it("a member recovering on a third node while two nodes publish gets every publication after K once, in order", async () => {
+      const [a, b, c] = [await open(), await open(), await open()];
+      const room = "recover:live";
+      const channel = `t#room#${roomHashTag(room)}`;
+      const relay: RelayMessage = { channel, segments: ['{"offset":', ',"epoch":"', '"}'], slots: ["offset", "epoch"] };
+      let published = 0;
+      const publishFrom = (store: RedisHistoryStore, count: number): Promise<unknown> =>
+        Promise.all(Array.from({ length: count }, () => store.publish(room, { type: "t" }, KEEP, relay).then(() => published++)));
+      await publishFrom(a, 20);
+      const { epoch } = await c.position(room, KEEP);
+      // The joining member's node: subscribed first, every live copy through the cursor.
+      const cursor = new RoomCursor<number>();
+      const received: number[] = [];
+      const listener = new Redis(redis!.url);
+      listener.on("smessage", (_channel: string, message: string) => {
+        const copy = JSON.parse(message) as { offset: number; epoch: string };
+        received.push(...cursor.offer(copy.offset, copy.epoch, copy.offset));
+      });
+      const traffic = [publishFrom(a, 150), publishFrom(b, 150)];
+      await listener.ssubscribe(channel);
+      const result = await c.history(room, KEEP, { since: { epoch, offset: 12 } });
+      assert.equal(result.recovered, true);
+      received.push(...result.publications.map((p) => p.offset), ...cursor.settle(result));
+      traffic.push(publishFrom(b, 50));
+      await Promise.all(traffic);
+      await waitFor(() => received.at(-1) === 370);
+      listener.disconnect();
+      assert.equal(published, 370);
+      assert.deepEqual(
+        received,
+        Array.from({ length: 358 }, (_, i) => i + 13),
+      );
     });
 
     it("a relay whose segments do not fit its slots is refused before Redis is asked", async () => {

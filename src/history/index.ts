@@ -5,6 +5,7 @@
  *
  * @module
  */
+export { RoomCursor } from "./catch-up.js";
 export { MemoryHistoryStore, type MemoryHistoryStoreOptions } from "./memory.js";
 export {
   type HistoryQuery,
