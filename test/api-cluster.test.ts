@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { SignJWT } from "jose";
-import { ConduitApi } from "../src/api/index.js";
+import { ConduitApi, ConduitApiError } from "../src/api/index.js";
 import { parseConfig, type CliConfig } from "../src/cli/config.js";
 import { serve, type RunningServer } from "../src/cli/serve.js";
 import { silentLogger } from "../src/logger.js";
@@ -116,5 +116,22 @@ describe("server API on two nodes over Redis", { skip }, () => {
     const info = await apis[1]!.info();
     assert.equal(info.nodes.length, 2);
     assert.equal(info.connections, info.nodes[0]!.connections + info.nodes[1]!.connections);
+  });
+
+  it("info is 503 unavailable rather than this node alone while Redis is unreachable (runs last: it stops Redis)", async () => {
+    await redis.stop();
+    // The node learns of the loss from its connection's close event: poll until it has.
+    let last: unknown;
+    await waitUntil(async () => {
+      try {
+        await apis[0]!.info();
+        return false;
+      } catch (error) {
+        last = error;
+        return true;
+      }
+    });
+    assert.ok(last instanceof ConduitApiError);
+    assert.deepEqual([last.status, last.code], [503, "unavailable"]);
   });
 });

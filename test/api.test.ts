@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { SignJWT } from "jose";
 import { createApiHandler } from "../src/api/index.js";
-import { ConfigError, describeConfig, parseConfig, type CliConfig } from "../src/cli/config.js";
+import { ConfigError, describeConfig, parseConfig, usage, type CliConfig } from "../src/cli/config.js";
 import { serve, type RunningServer } from "../src/cli/serve.js";
 import { silentLogger } from "../src/logger.js";
 import { createServer } from "../src/server.js";
@@ -313,6 +313,9 @@ describe("server API configuration", () => {
     assert.ok(!described.includes(KEY));
     assert.equal(describeConfig(config).api, "on");
     assert.equal(describeConfig(runConfig([])).api, "off");
+    assert.match(usage(), /--api-key KEY .*\[env CONDUIT_API_KEY\] \(default none\)/);
+    assert.match(usage(), /--api-port N .*\[env CONDUIT_API_PORT\]/);
+    assert.match(usage(), /--api-host ADDR .*\[env CONDUIT_API_HOST\] \(default 127\.0\.0\.1\)/);
   });
 
   it("refuses a short, blank or spaced key and --api-port/--api-host without what they need, without echoing the key", () => {

@@ -109,7 +109,18 @@ export function createApiHandler(
   function match(method: string, path: string): (request: IncomingMessage) => Promise<unknown> {
     const post = POST_ROUTES[path];
     if (post !== undefined) return allow(method, "POST", async (request) => post(server, await readJsonObject(request)));
-    if (path === "/api/info") return allow(method, "GET", () => server.info());
+    if (path === "/api/info") {
+      return allow(method, "GET", async () => {
+        try {
+          return await server.info();
+        } catch (error) {
+          // The other nodes' reports live in the adapter's backend: without it the answer would
+          // silently count this node alone.
+          logger.warn({ err: error instanceof Error ? error.message : String(error) }, "api info: the cluster view is unreachable");
+          throw new ApiError(503, ErrorCode.Unavailable, "the cluster's view is unreachable (is Redis down?); try again");
+        }
+      });
+    }
     const rooms = /^\/api\/rooms\/([^/]+)\/(presence|history)$/.exec(path);
     if (rooms !== null) {
       const room = roomFrom(rooms[1]!);
