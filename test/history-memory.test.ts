@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { checkLimit, checkSince, isOffset, MemoryHistoryStore, RoomCursor } from "../src/history/index.js";
+import { checkLimit, checkSince, copyJson, copyRelay, isOffset, MemoryHistoryStore, RoomCursor } from "../src/history/index.js";
 import { runHistoryContract } from "./history-contract.js";
 
 runHistoryContract("memory (one process)", () => ({
@@ -153,5 +153,25 @@ describe("RoomCursor: the seam between a replay and the live copies", () => {
       received,
       Array.from({ length: 73 }, (_, i) => i + 8),
     );
+  });
+});
+
+describe("the copy of a positioned publication", () => {
+  it("is {type, data, room, offset}, without data when there is none, with the room escaped", () => {
+    assert.equal(
+      copyJson("news:1", { type: "headline", json: '{"t":"hi"}' }, 17),
+      '{"type":"headline","data":{"t":"hi"},"room":"news:1","offset":17}',
+    );
+    assert.deepEqual(JSON.parse(copyJson('a"b\\', { type: "t" }, 1)), { type: "t", room: 'a"b\\', offset: 1 });
+  });
+
+  it("a relay fills the adapter's header slots and then the copy's offset", () => {
+    const relay = copyRelay("ch", "r", { type: "t", json: "5" }, { segments: ["[", ',"', '"]\n'], slots: ["offset", "epoch"] });
+    assert.deepEqual(relay, {
+      channel: "ch",
+      segments: ["[", ',"', '"]\n{"type":"t","data":5,"room":"r","offset":', "}"],
+      slots: ["offset", "epoch", "offset"],
+    });
+    assert.deepEqual(copyRelay("ch", "r", { type: "t" }).segments, ['{"type":"t","room":"r","offset":', "}"]);
   });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
-import { HistoryUnavailableError, type RelayMessage, RoomCursor, roomHashTag } from "../src/history/index.js";
+import { copyJson, copyRelay, HistoryUnavailableError, type RelayMessage, RoomCursor, roomHashTag } from "../src/history/index.js";
 import { RedisHistoryStore } from "../src/history/redis/index.js";
 import { runHistoryContract } from "./history-contract.js";
 import { freePort, redisSkipReason, startRedis, type TestRedis } from "./helpers/redis.js";
@@ -158,6 +158,28 @@ if (!skip) {
         received,
         Array.from({ length: 358 }, (_, i) => i + 13),
       );
+    });
+
+    it("a relayed copy is byte for byte the copy a replay builds, behind the adapter's header", async () => {
+      const store = await open();
+      const room = 'copy:"1"';
+      const channel = `t#room#${roomHashTag(room)}`;
+      const listener = new Redis(redis!.url);
+      const heard: string[] = [];
+      listener.on("smessage", (_channel: string, message: string) => heard.push(message));
+      await listener.ssubscribe(channel);
+      const publication = { type: "t", json: '{"text":"h\\u00e9"}' };
+      const header = { segments: ['[2,"node-a",', ',"', '"]\n'], slots: ["offset", "epoch"] as const };
+      const { offset, epoch } = await store.publish(
+        room,
+        publication,
+        KEEP,
+        copyRelay(channel, room, publication, { segments: header.segments, slots: [...header.slots] }),
+      );
+      await waitFor(() => heard.length === 1);
+      listener.disconnect();
+      const replayed = (await store.history(room, KEEP)).publications[0]!;
+      assert.equal(heard[0], `[2,"node-a",${offset},"${epoch}"]\n${copyJson(room, replayed, replayed.offset)}`);
     });
 
     it("a relay whose segments do not fit its slots is refused before Redis is asked", async () => {

@@ -6,6 +6,7 @@
  * @module
  */
 export { RoomCursor } from "./catch-up.js";
+export { copyJson, copyRelay, copySegments } from "./copy.js";
 export { MemoryHistoryStore, type MemoryHistoryStoreOptions } from "./memory.js";
 export {
   type HistoryQuery,
