@@ -305,6 +305,34 @@ describe("server API on its own listener (--api-port)", () => {
   });
 });
 
+describe("server API: the key never reaches the log", () => {
+  it("logs neither the right key nor a wrong one, at debug level, in requests, refusals and the configuration", async () => {
+    const lines: string[] = [];
+    const record = (fields: Record<string, unknown>, message: string): void => void lines.push(JSON.stringify({ ...fields, message }));
+    const logger = { debug: record, info: record, warn: record, error: record };
+    const wrong = "wrong-key-7f3a9c0d1e2b4a5f";
+    const config = runConfig(["--api-key", KEY]);
+    logger.info({ config: describeConfig(config) }, "listening");
+    const running = await serve(config, logger);
+    try {
+      const base = httpBase(running);
+      await call(base, "GET", "/api/info");
+      await call(base, "GET", `/api/info?key=${wrong}`, { key: wrong });
+      await call(base, "POST", "/api/publish", { body: { room: "r", type: "t" } });
+      await call(base, "POST", "/api/publish", { body: Buffer.from("{"), key: wrong });
+    } finally {
+      await running.stop();
+    }
+    assert.ok(
+      lines.some((line) => line.includes("/api/info")),
+      "requests are logged",
+    );
+    for (const line of lines) {
+      assert.ok(!line.includes(KEY) && !line.includes(wrong), line);
+    }
+  });
+});
+
 describe("server API configuration", () => {
   it("takes the key from CONDUIT_API_KEY and never shows it in the logged configuration", () => {
     const config = runConfig([], { CONDUIT_API_KEY: KEY });
