@@ -125,6 +125,8 @@ export function createApiHandler(
     if (rooms !== null) {
       const room = roomFrom(rooms[1]!);
       if (rooms[2] === "history") {
+        // History seam: once the server keeps history, this reads `limit` from the query and answers
+        // the `history` reply's data (SPEC §9), 503 `unavailable` when the store is unreachable.
         return allow(method, "GET", async () => {
           throw new ApiError(
             501,
