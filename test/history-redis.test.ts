@@ -116,6 +116,20 @@ if (!skip) {
       );
     });
 
+    it("large publications are batched by size too, and still get offsets in the order they were made", async () => {
+      const store = await open();
+      await admin!.config("RESETSTAT");
+      const big = JSON.stringify("x".repeat(100_000));
+      const positions = await Promise.all(Array.from({ length: 40 }, () => store.publish("batch:big", { type: "t", json: big }, KEEP)));
+      assert.deepEqual(
+        positions.map((p) => p.offset),
+        Array.from({ length: 40 }, (_, i) => i + 1),
+      );
+      const stats = await admin!.info("commandstats");
+      const calls = Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0) + Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      assert.ok(calls >= 4 && calls <= 40, `${calls} script calls for 40 publications of 100 KB`);
+    });
+
     it("offsets near 2^53 are written and read as whole numbers", async () => {
       const store = await open();
       const { epoch } = await store.position("big:1", KEEP);

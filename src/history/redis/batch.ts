@@ -22,16 +22,22 @@ export type SendBatch<Item, Result> = (room: string, items: Item[]) => Promise<R
 export class RoomBatcher<Item, Result> {
   readonly #send: SendBatch<Item, Result>;
   readonly #maxBatch: number;
+  readonly #maxBytes: number;
+  readonly #weigh: (item: Item) => number;
   /** Rooms with a batch on its way, and what waits for the next one (possibly nothing). */
   readonly #rooms = new Map<string, Waiting<Item, Result>[]>();
 
   /**
    * @param send - sends one batch
    * @param maxBatch - the most items in one batch (bounds how long one script holds Redis)
+   * @param maxBytes - the most bytes in one batch, by `weigh` (a batch always takes one item)
+   * @param weigh - an item's size in bytes
    */
-  constructor(send: SendBatch<Item, Result>, maxBatch: number) {
+  constructor(send: SendBatch<Item, Result>, maxBatch: number, maxBytes: number, weigh: (item: Item) => number) {
     this.#send = send;
     this.#maxBatch = maxBatch;
+    this.#maxBytes = maxBytes;
+    this.#weigh = weigh;
   }
 
   /** Queues an item for its room; settles when its batch has been answered. */
@@ -60,9 +66,20 @@ export class RoomBatcher<Item, Result> {
       } catch (error) {
         for (const waiting of current) waiting.reject(error);
       }
-      const queued = this.#rooms.get(room) ?? [];
-      current = queued.splice(0, this.#maxBatch);
+      current = this.#take(this.#rooms.get(room) ?? []);
     }
     this.#rooms.delete(room);
+  }
+
+  /** Takes the next batch off the front of a room's queue: up to `maxBatch` items and `maxBytes`. */
+  #take(queued: Waiting<Item, Result>[]): Waiting<Item, Result>[] {
+    let count = 0;
+    let bytes = 0;
+    while (count < queued.length && count < this.#maxBatch) {
+      bytes += this.#weigh(queued[count]!.item);
+      if (count > 0 && bytes > this.#maxBytes) break;
+      count++;
+    }
+    return queued.splice(0, count);
   }
 }

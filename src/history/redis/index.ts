@@ -69,6 +69,15 @@ interface PendingPublication {
  * enough that one call holds Redis for about a millisecond.
  */
 const MAX_BATCH = 256;
+/** The most text in one script call (large messages go a few at a time, not 256 MiB at once). */
+const MAX_BATCH_BYTES = 1 << 20;
+
+/** A publication's share of a batch: its data and its relay (string lengths, close enough to bytes). */
+function weigh({ publication, relay }: PendingPublication): number {
+  let size = publication.type.length + (publication.json?.length ?? 0);
+  for (const segment of relay?.segments ?? []) size += segment.length;
+  return size;
+}
 
 /** The reconnection back-off's ceiling, as the adapter's. */
 const RETRY_MAX_DELAY = 2000;
@@ -97,7 +106,12 @@ export class RedisHistoryStore implements HistoryStore {
   readonly #logger: Logger;
   #redis: (Redis & HistoryCommands) | undefined;
   #closed = false;
-  readonly #batcher = new RoomBatcher<PendingPublication, StreamPosition>((room, batch) => this.#publishBatch(room, batch), MAX_BATCH);
+  readonly #batcher = new RoomBatcher<PendingPublication, StreamPosition>(
+    (room, batch) => this.#publishBatch(room, batch),
+    MAX_BATCH,
+    MAX_BATCH_BYTES,
+    weigh,
+  );
 
   /** @param options - see {@link RedisHistoryStoreOptions} */
   constructor(options: RedisHistoryStoreOptions) {
