@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import type { Socket } from "node:net";
+import { connect as netConnect, type NetConnectOpts, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
+import type WebSocket from "ws";
 import type { Client, DisconnectReason } from "../src/index.js";
 import { connect, type TestClient } from "./helpers/client.js";
 import { rawUpgrade, serverFrames } from "./helpers/raw.js";
@@ -39,9 +40,16 @@ async function idOf(c: TestClient): Promise<string> {
   return (await c.request("status")).data.client_id as string;
 }
 
+/** The TCP socket of the last client connected with {@link keepSocket}: ws's public way to supply one. */
+let keptSocket: Socket | undefined;
+const keepSocket = (options: NetConnectOpts): Socket => {
+  keptSocket = netConnect(options);
+  return keptSocket;
+};
+
 interface Ending {
   name: string;
-  connectOptions?: { autoPong: boolean };
+  connectOptions?: WebSocket.ClientOptions;
   end(c: TestClient, t: TestServer, id: string): void | Promise<void>;
   reason: DisconnectReason;
 }
@@ -51,10 +59,9 @@ const endings: Ending[] = [
   { name: "TCP end without a close frame", end: (c) => c.ws.terminate(), reason: "client_closed" },
   {
     name: "TCP reset",
-    end: (c) => {
-      // ws keeps its socket private; a reset is what a crashed peer or a middlebox produces.
-      (c.ws as unknown as { _socket: Socket })._socket.resetAndDestroy();
-    },
+    // A reset is what a crashed peer or a middlebox produces.
+    connectOptions: { createConnection: keepSocket as WebSocket.ClientOptions["createConnection"] },
+    end: () => void keptSocket!.resetAndDestroy(),
     reason: "client_closed",
   },
   { name: "heartbeat timeout", connectOptions: { autoPong: false }, end: () => {}, reason: "heartbeat_timeout" },
