@@ -13,10 +13,12 @@ import { isAbsolute, relative } from "node:path";
 import { clockTicksPerSecond, ephemeralPortCount, openFilesLimit } from "./shared/procfs.js";
 import type { ServerKind } from "./shared/messages.js";
 import { parseArgs, REDIS_SCENARIOS, REPEATABLE, SERVERS, type BenchOptions, type ScenarioName } from "./harness/config.js";
+import { runApi, type ApiPhase } from "./harness/api.js";
 import { runCluster } from "./harness/cluster.js";
 import { ATTACKS, runNoisy } from "./harness/noisy.js";
 import { bystanderTarget, noisySection } from "./harness/noisy-report.js";
 import { redisServerAvailable } from "./shared/redis-server.js";
+import { BENCH_NAMESPACE, BENCH_NAMESPACES } from "./shared/namespaces.js";
 import { runScale } from "./harness/scale.js";
 import { elapsedSeconds, log } from "./harness/log.js";
 import { Child, installCleanup } from "./harness/processes.js";
@@ -35,7 +37,7 @@ import { foldRounds, roundOrder } from "./harness/rounds.js";
 import { targetChecks } from "./harness/targets.js";
 import { compileChildScripts } from "./harness/compile.js";
 import { runConnect, runEcho, runFanout, runThroughput } from "./harness/scenarios.js";
-import { largestScenario, loadProcessesNeeded, socketsPerProcess, stopServer, warmUp, type Context } from "./harness/session.js";
+import { largestScenario, loadProcessesNeeded, ROOM, socketsPerProcess, stopServer, warmUp, type Context } from "./harness/session.js";
 
 /** One scenario of the plan: its key in the results, its description, and how to run it against a server. */
 interface Step {
@@ -151,6 +153,24 @@ function plan(options: BenchOptions): Step[] {
       });
     }
   }
+  if (scenarios.includes("api")) {
+    for (const size of sizes.api) {
+      steps.push({
+        id: size.id,
+        name: "api",
+        scenario: {
+          kind: "api",
+          title:
+            `api: \`conduit-ws --api-key\`, ${count(size.members)} ${size.members === 1 ? "member" : "members"} in one room; ` +
+            `POST /api/publish over ${size.sockets} keep-alive sockets, then the same as a member's WebSocket broadcast; ` +
+            `up to ${size.window} publications in flight, ${size.durationMs / 1000} s each`,
+          omitted: { ws: "no server API", socketio: "no server API" },
+        },
+        servers: ["conduit"],
+        run: (ctx) => runApi(ctx, size),
+      });
+    }
+  }
   // A scenario none of whose servers is selected is left out.
   return steps.filter((step) => step.servers === undefined || step.servers.some((kind) => options.servers.includes(kind)));
 }
@@ -181,6 +201,12 @@ function summary(row: Row): string {
   if ("membersPerNode" in row) {
     const { latency, throughput } = row;
     return `${row.nodes} node(s): ${summary(latency)}; ${summary(throughput)}, redis ${throughput.redisCpuSecondsPerMillion?.toFixed(2)} cpu-s/M`;
+  }
+  if ("websocket" in row) {
+    const phase = (name: string, p: ApiPhase): string =>
+      `${name} ${count(Math.round(p.publishesPerSecond))}/s, last member p99 ${p.lastMemberMs.p99.toFixed(2)} ms, missing ${p.missing}, ` +
+      `cpu server ${p.serverCpuPct.toFixed(0)}% load ${p.loadCpuPct.toFixed(0)}%`;
+    return `${phase("API", row.api)}, ${row.api.failed} failed; ${phase("WebSocket", row.websocket)}`;
   }
   if ("workerRssAfterKiB" in row) {
     const open = `${row.opened}/${row.clients} open in ${(row.openAllMs / 1000).toFixed(2)} s, joined in ${(row.joinAllMs / 1000).toFixed(2)} s`;
@@ -259,10 +285,14 @@ async function main(): Promise<void> {
     pinning: { serverCpu: options.serverCpu ?? null, loadCpu: options.loadCpu ?? null },
     latencyClient: options.latencyClient,
     ...(options.serverNodeFlags.length === 0 ? {} : { serverNodeFlags: options.serverNodeFlags }),
+    ...(options.namespaces ? { namespaces: { table: BENCH_NAMESPACES, room: ROOM, namespace: BENCH_NAMESPACE } } : {}),
     scenarios: {},
   };
   const poolSize = loadProcessesNeeded(options);
-  log(`${results.mode} run: ${options.scenarios.join(", ")} against ${options.servers.join(", ")}; ${poolSize} load process(es)`);
+  const withNamespaces = options.namespaces ? "; conduit-ws with the namespace table" : "";
+  log(
+    `${results.mode} run: ${options.scenarios.join(", ")} against ${options.servers.join(", ")}; ${poolSize} load process(es)${withNamespaces}`,
+  );
   const loads = Array.from(
     { length: poolSize },
     (_, i) =>

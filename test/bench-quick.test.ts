@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import type { ClusterRow } from "../bench/harness/cluster.js";
 import type { ScaleRow } from "../bench/harness/scale.js";
 import type { NoisyRow } from "../bench/harness/noisy.js";
+import type { ApiRow } from "../bench/harness/api.js";
 import type { ServerKind } from "../bench/shared/messages.js";
 import type { ConnectRow, EchoRow, FanoutRow, ThroughputRow } from "../bench/harness/scenarios.js";
 import { parseArgs, RESULTS_DIR } from "../bench/harness/config.js";
@@ -36,6 +37,8 @@ const NOISY_SERVERS: Record<string, ServerKind[]> = {
   "noisy-join-leave": ["conduit"],
   "noisy-pongs": ["conduit", "ws"],
 };
+/** The api scenario's sizes: conduit-ws's CLI only, a fresh one per size. */
+const API_SIZES = ["api-1k", "api-1"];
 /** Servers the noisy scenario starts: one per attack and server. */
 const NOISY_RUNS = Object.values(NOISY_SERVERS).flat().length;
 const RUN_TIMEOUT_MS = 300_000;
@@ -127,6 +130,27 @@ function reportIn(dir: string, mode: "quick" | "full"): { markdown: string; json
   return { markdown: readFileSync(join(dir, markdown), "utf8"), json, results };
 }
 
+/** What every api row must show, whatever the timings: both phases ran, nothing lost, nothing refused. */
+function assertApiRow(row: ApiRow, where: string): void {
+  for (const [name, phase] of [
+    ["api", row.api],
+    ["websocket", row.websocket],
+  ] as const) {
+    const at = `${where}/${name}`;
+    assert.ok(phase.publications > 0, `${at}: published in the window`);
+    assert.ok(phase.sent >= phase.publications);
+    assert.equal(phase.expectedDeliveries, phase.sent * row.members, at);
+    assert.equal(phase.totalDeliveries, phase.expectedDeliveries, at);
+    assert.equal(phase.missing, 0, at);
+    assert.equal(phase.failed, 0, `${at}: ${phase.errors.join("; ")}`);
+    // One last-member time per publication of the window: every one completed.
+    assert.equal(phase.lastMemberMs.samples, phase.publications, at);
+    assert.ok(phase.serverCpuMs >= 0 && phase.windowMs > 0, at);
+  }
+  assert.equal(row.api.answerMs?.samples, row.api.publications, `${where}: an answer per POST`);
+  assert.equal(row.websocket.answerMs, undefined);
+}
+
 function ok<T>(row: Row | undefined, where: string): T {
   assert.ok(row !== undefined, `${where}: no result`);
   assert.ok(!("error" in row), `${where} failed: ${"error" in row ? row.error : ""}`);
@@ -156,7 +180,7 @@ describe("npm run bench -- --quick", () => {
     assert.match(results.versions.socketIo, /^4\./);
     const single = ["connect", "fanout-1k", "fanout-10k", "echo", "throughput"];
     const redis = skipRedis ? [] : ["cluster-1-node", "cluster-2-nodes", "scale"];
-    assert.deepEqual(Object.keys(results.scenarios), [...single, ...redis, ...Object.keys(NOISY_SERVERS)]);
+    assert.deepEqual(Object.keys(results.scenarios), [...single, ...redis, ...Object.keys(NOISY_SERVERS), ...API_SIZES]);
     for (const id of single) assert.deepEqual(Object.keys(results.scenarios[id]!.results), [...SERVERS], id);
     for (const id of redis.filter((name) => name.startsWith("cluster"))) {
       assert.deepEqual(Object.keys(results.scenarios[id]!.results), [...CLUSTER_SERVERS], id);
@@ -166,6 +190,13 @@ describe("npm run bench -- --quick", () => {
     for (const [id, servers] of Object.entries(NOISY_SERVERS)) {
       assert.deepEqual(Object.keys(results.scenarios[id]!.results), servers, id);
     }
+    for (const id of API_SIZES) {
+      assert.deepEqual(Object.keys(results.scenarios[id]!.results), ["conduit"], id);
+      assert.deepEqual(results.scenarios[id]!.omitted, { ws: "no server API", socketio: "no server API" });
+    }
+    // No --namespaces: no table, and the report says nothing of one.
+    assert.equal(results.namespaces, undefined);
+    assert.doesNotMatch(markdown, /- namespaces:/);
   });
 
   it("connect: every connection opened, and the per-connection figures are computed from them", () => {
@@ -215,6 +246,19 @@ describe("npm run bench -- --quick", () => {
       assert.equal(row.totalDeliveries, row.broadcasts * row.members);
       assert.equal(row.missing, 0);
     }
+  });
+
+  it("api: over HTTP and over WebSocket, every publication reached every member and every request was answered 200", () => {
+    for (const id of API_SIZES) {
+      const row = ok<ApiRow>(results.scenarios[id]!.results.conduit, `${id}/conduit`);
+      assertApiRow(row, id);
+    }
+    assert.equal(ok<ApiRow>(results.scenarios["api-1"]!.results.conduit, "api-1").members, 1);
+    assert.match(
+      markdown,
+      /\| api: `conduit-ws --api-key`, 50 members in one room; [^|]+ \| publishes per second, API \/ WebSocket \| [\d,]+ \/ [\d,]+ \| omitted: no server API \|/,
+    );
+    assert.match(markdown, /\| +\| deliveries missing, API \/ WebSocket \| 0 of \d+ \/ 0 of \d+ \|/);
   });
 
   it("cluster: with 1 node and with 2, every broadcast reached every member, on both nodes", { skip: skipRedis }, () => {
@@ -362,8 +406,13 @@ describe("npm run bench -- --quick", () => {
     // 4 load processes (the noisy scenario's bystander and attackers have one each, its 200 members
     // two) and 3 servers; a native latency client per fan-out size, echo and server; cluster: 4
     // configurations, each with a redis-server, 6 nodes in all; scale: a redis-server, the CLI's
-    // primary and its 2 workers; noisy: a server per attack and server.
-    assert.equal(pids.length, 4 + SERVERS.length + 3 * SERVERS.length + (skipRedis ? 0 : 4 + 6 + 1 + 1 + 2) + NOISY_RUNS, run.stderr);
+    // primary and its 2 workers; noisy: a server per attack and server; api: the CLI of each size.
+    // api: a CLI per size.
+    assert.equal(
+      pids.length,
+      4 + SERVERS.length + 3 * SERVERS.length + (skipRedis ? 0 : 4 + 6 + 1 + 1 + 2) + NOISY_RUNS + API_SIZES.length,
+      run.stderr,
+    );
     assert.deepEqual(await survivors(pids), []);
   });
 });
@@ -451,6 +500,52 @@ describe("npm run bench -- --quick --repeat 2", () => {
       }
       assert.match(markdown, /The targets, conduit-ws's figure over the ws hub's in this run\..*Quick mode/);
       assert.match(markdown, /\| fan-out to 40 members: last-member p99 \| ≤ 0\.8× \| \d+\.\d\d× \| [012] of 2 \| /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("npm run bench -- --quick --namespaces", () => {
+  it("starts conduit-ws with the namespace table (the library option, the CLI's --config), never the ws hub, and says so", async () => {
+    assert.equal(parseArgs([]).namespaces, false, "off by default");
+    assert.throws(() => parseArgs(["--help"]), /\n {2}--namespaces {12}run conduit-ws with the `namespaces` option/);
+    const dir = mkdtempSync(join(tmpdir(), "conduit-bench-"));
+    try {
+      const args = ["--quick", "--scenarios", "api,throughput", "--servers", "conduit,ws", "--namespaces"];
+      // Each server's command line, read while it runs.
+      const commands = new Map<string, string>();
+      const run = await runBench([...args, "--out", dir], (stderr) => {
+        for (const match of stderr.matchAll(/(conduit|ws|conduit-ws api) server started: pid (\d+)/g)) {
+          const key = `${match[1]} ${match[2]}`;
+          if (!commands.has(key)) commands.set(key, readFileSync(`/proc/${match[2]}/cmdline`, "utf8").split("\0").join(" "));
+        }
+      });
+      assert.equal(run.code, 0, `bench exited with ${run.code ?? run.signal}:\n${run.stderr}`);
+      const { markdown, results } = reportIn(dir, "quick");
+      const of = (kind: string): string[] => [...commands].filter(([key]) => key.startsWith(`${kind} `)).map(([, command]) => command);
+      // The warm-up's conduit server and the one quick mode keeps; the hub; a CLI per api size.
+      assert.ok(of("conduit").length >= 1, run.stderr);
+      for (const command of of("conduit")) assert.match(command, /bench\/\.build\/conduit\.mjs --namespaces\s*$/);
+      for (const command of of("ws")) assert.doesNotMatch(command, /--namespaces/);
+      assert.equal(of("conduit-ws api").length, API_SIZES.length, run.stderr);
+      for (const command of of("conduit-ws api")) assert.match(command, /dist\/cli\/main\.js .*--config \S+conduit\.json/);
+      // The server reported the table it resolved, and the harness checked it at every start.
+      assert.match(run.stderr, /conduit server started: pid \d+, port \d+, namespaces loaded/);
+      assert.deepEqual(Object.keys(results.namespaces?.table ?? {}), ["", "chat", "news", "team", "ops"]);
+      assert.equal(results.namespaces?.room, "bench");
+      assert.equal(results.namespaces?.namespace, "");
+      assert.deepEqual(results.namespaces?.table[""], { join: "anyone", publish: "members" });
+      assert.match(
+        markdown,
+        /\n- namespaces: conduit-ws ran with the `namespaces` option \(`--namespaces`; [^)]+\), 5 namespaces \("", "chat", "news", "team", "ops"\); the scenarios' room `bench` is in namespace "": \{"join":"anyone","publish":"members"\}/,
+      );
+      // With the table, broadcasts and publications still reach every member.
+      for (const server of ["conduit", "ws"] as const) {
+        const row = ok<ThroughputRow>(results.scenarios.throughput!.results[server], `throughput/${server}`);
+        assert.equal(row.missing, 0);
+      }
+      for (const id of API_SIZES) assertApiRow(ok<ApiRow>(results.scenarios[id]!.results.conduit, id), id);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

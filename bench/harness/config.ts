@@ -84,6 +84,22 @@ export interface NoisySize {
  */
 export const PRESENCE_ATTACKERS = 8;
 
+/**
+ * One size of the api scenario: publications to one room through the server API's
+ * `POST /api/publish`, then the same through a member's WebSocket `broadcast`, with at most `window`
+ * publications on their way (sent, and not yet answered or not yet with every member) at a time.
+ */
+export interface ApiSize {
+  /** Key in the results (e.g. `api-1k`). */
+  id: string;
+  members: number;
+  /** Keep-alive sockets of the publisher's `http.Agent`. */
+  sockets: number;
+  window: number;
+  warmupMs: number;
+  durationMs: number;
+}
+
 /** Every scenario's size. */
 export interface Sizes {
   connect: { clients: number; concurrency: number };
@@ -93,6 +109,7 @@ export interface Sizes {
   cluster: ClusterSize;
   scale: ScaleSize;
   noisy: NoisySize;
+  api: ApiSize[];
   /** Connections one load process holds at most (a process may have 20,000 open files). */
   clientsPerProcess: number;
 }
@@ -111,6 +128,12 @@ export const FULL: Sizes = {
   // and Linux's default range (32768-60999) has 28,232 of them.
   scale: { clients: 27_000, concurrency: 200, workers: 2, maxConnectionsPerWorker: 19_000, intervalMs: 1_000, broadcasts: 20, warmup: 2 },
   noisy: { members: 2_000, joinLeaveMembers: 999, pingIntervalMs: 10, warmupMs: 1_000, durationMs: 8_000 },
+  // The second size is the HTTP path's own ceiling: with one member, a publication costs the server
+  // one request and one delivery, where at 1,000 members the deliveries decide the rate.
+  api: [
+    { id: "api-1k", members: 1_000, sockets: 16, window: 16, warmupMs: 2_000, durationMs: 10_000 },
+    { id: "api-1", members: 1, sockets: 16, window: 16, warmupMs: 2_000, durationMs: 10_000 },
+  ],
   clientsPerProcess: 15_000,
 };
 
@@ -129,11 +152,15 @@ export const QUICK: Sizes = {
   cluster: { members: 40, intervalMs: 20, broadcasts: 20, warmup: 3, window: 16, warmupMs: 200, durationMs: 600 },
   scale: { clients: 300, concurrency: 50, workers: 2, maxConnectionsPerWorker: 300, intervalMs: 100, broadcasts: 5, warmup: 1 },
   noisy: { members: 200, joinLeaveMembers: 99, pingIntervalMs: 10, warmupMs: 300, durationMs: 2_000 },
+  api: [
+    { id: "api-1k", members: 50, sockets: 4, window: 8, warmupMs: 200, durationMs: 600 },
+    { id: "api-1", members: 1, sockets: 4, window: 8, warmupMs: 200, durationMs: 600 },
+  ],
   clientsPerProcess: 150,
 };
 
 /** The scenario names accepted by `--scenarios`. */
-export const SCENARIOS = ["connect", "fanout", "echo", "throughput", "cluster", "scale", "noisy"] as const;
+export const SCENARIOS = ["connect", "fanout", "echo", "throughput", "cluster", "scale", "noisy", "api"] as const;
 /** A scenario name. */
 export type ScenarioName = (typeof SCENARIOS)[number];
 /**
@@ -191,6 +218,12 @@ export interface BenchOptions {
    * throughput, cluster and scale scenarios always use the node load processes.
    */
   latencyClient: LatencyClient;
+  /**
+   * conduit-ws runs with a namespace table (bench/shared/namespaces.ts) that lists the namespace of
+   * every room the scenarios use: the library's `namespaces` option, or the CLI's `--config` file in
+   * the api scenario. Off by default (no table: every room open, no lookup).
+   */
+  namespaces: boolean;
   /** The command line as typed, for the report. */
   command: string;
 }
@@ -204,7 +237,9 @@ const USAGE = `usage: npm run bench -- [options]
   --quick                 small counts, a few seconds per server (checks the harness, not the servers)
   --scenarios a,b         among ${SCENARIOS.join(", ")} (default: all;
                           cluster and scale start their own redis-server, scale runs unpinned;
-                          noisy runs conduit-ws at its default limits)
+                          noisy runs conduit-ws at its default limits; api runs conduit-ws's
+                          CLI with --api-key, publishing through POST /api/publish and, in the
+                          same run, through a member's WebSocket broadcast)
   --servers a,b           among ${SERVERS.join(", ")} (default: all)
   --out DIR               write the report (.md) and the results (.json) into DIR
                           (default: bench/results, git-ignored); their paths are printed at the end
@@ -215,6 +250,9 @@ const USAGE = `usage: npm run bench -- [options]
   --profile DIR           write a CPU profile (.cpuprofile) of every server process to DIR
   --no-memory-reducer     start every server under test with node's --no-memory-reducer (not the
                           scale scenario's CLI); the report says so
+  --namespaces            run conduit-ws with the \`namespaces\` option set to a small table that
+                          lists the scenarios' room (bench/shared/namespaces.ts; the api
+                          scenario's CLI gets it as --config); the report says so (default: off)
   --latency-client native|node
                           who holds the fan-out latency and echo connections: one C process
                           (default; built with cc) or the node load processes
@@ -256,6 +294,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     serverNodeFlags: [],
     repeat: FULL_ROUNDS,
     latencyClient: "native",
+    namespaces: false,
     command: ["npm run bench", ...(argv.length > 0 ? ["--", ...argv] : [])].join(" "),
   };
   let pin = true;
@@ -313,6 +352,9 @@ export function parseArgs(argv: string[]): BenchOptions {
         break;
       case "--verbose":
         options.verbose = true;
+        break;
+      case "--namespaces":
+        options.namespaces = true;
         break;
       case "--no-memory-reducer":
         options.serverNodeFlags = ["--no-memory-reducer"];

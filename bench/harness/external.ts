@@ -168,3 +168,45 @@ export async function startCli(options: CliOptions): Promise<BenchCli> {
   }
   return { pid: cli.pid, ready: cli.ready, url: cli.ready[1]!, workerPids, stop };
 }
+
+/** The standalone server as the api scenario runs it: one process, the server API on its public port. */
+export interface ApiCli extends External {
+  /** `ws://HOST:PORT/ws`, for the members. */
+  url: string;
+  /** `http://HOST:PORT/api/publish`. */
+  publishUrl: string;
+}
+
+/** How the api scenario's CLI is started. */
+export interface ApiCliOptions {
+  apiKey: string;
+  /** A `--config` file (the namespace table), or none: every room open. */
+  configFile: string | undefined;
+  /** The CPU to pin it to, as the harness pins every server under test. */
+  cpu: number | undefined;
+  verbose: boolean;
+}
+
+/**
+ * Starts `conduit-ws --api-key KEY --rate-limit 0` from `dist/cli/main.js` on a free loopback port:
+ * what a user deploys to publish from a backend (one process, every other flag at its default, the
+ * API on the public port). No rate limit, as in every other scenario: the members' publisher sends
+ * faster than a person would, and the limit would refuse it.
+ */
+export async function startApiCli(options: ApiCliOptions): Promise<ApiCli> {
+  const main = join(ROOT, "dist/cli/main.js");
+  if (!existsSync(main)) throw new Error(`${main} is missing; run "npm run build" first`);
+  const cli = await startExternal({
+    command: process.execPath,
+    args: [
+      main,
+      ...["--port", "0", "--host", "127.0.0.1", "--rate-limit", "0", "--api-key", options.apiKey],
+      ...(options.configFile === undefined ? [] : ["--config", options.configFile]),
+    ],
+    cpu: options.cpu,
+    label: "conduit-ws cli (api)",
+    ready: /conduit-ws listening on (ws:\/\/(\S+?)\/\S*)/,
+    verbose: options.verbose,
+  });
+  return { ...cli, url: cli.ready[1]!, publishUrl: `http://${cli.ready[2]!}/api/publish` };
+}

@@ -16,6 +16,8 @@ import { ROOT } from "./processes.js";
 import type { ClusterRow } from "./cluster.js";
 import type { ScaleRow } from "./scale.js";
 import type { NoisyRow } from "./noisy.js";
+import { API_TARGET_PER_SECOND, type ApiPhase, type ApiRow } from "./api.js";
+import type { NamespacesConfig } from "../../src/namespaces/config.js";
 import { noisySection, type BystanderTarget } from "./noisy-report.js";
 import type { ConnectRow, EchoRow, FailedRow, FanoutRow, ThroughputRow } from "./scenarios.js";
 import { targetsTable, type TargetCheck } from "./targets.js";
@@ -40,12 +42,12 @@ export interface Versions {
 }
 
 /** Any row of any scenario. */
-export type Row = ConnectRow | FanoutRow | EchoRow | ThroughputRow | ClusterRow | ScaleRow | NoisyRow | FailedRow;
+export type Row = ConnectRow | FanoutRow | EchoRow | ThroughputRow | ClusterRow | ScaleRow | NoisyRow | ApiRow | FailedRow;
 
 /** One scenario: what it did, and a row per server. */
 export interface ScenarioResult {
   title: string;
-  kind: "connect" | "fanout" | "echo" | "throughput" | "cluster" | "scale" | "noisy";
+  kind: "connect" | "fanout" | "echo" | "throughput" | "cluster" | "scale" | "noisy" | "api";
   /** A few words for a table's first column, where the title is too long (the noisy attacks). */
   label?: string;
   /**
@@ -70,6 +72,11 @@ export interface BenchResults {
   latencyClient: LatencyClient;
   /** Node flags every server under test started with besides `--expose-gc`; absent when none. */
   serverNodeFlags?: string[];
+  /**
+   * With `--namespaces`: the table conduit-ws ran with (every server start checked that it loaded
+   * it), the scenarios' room and that room's namespace. Absent without.
+   */
+  namespaces?: { table: NamespacesConfig; room: string; namespace: string };
   scenarios: Record<string, ScenarioResult>;
   /**
    * The performance targets checked against this run (targets.ts), once every scenario has run;
@@ -192,9 +199,29 @@ const SCALE: Measure<ScaleRow>[] = [
   ["CPU server / load, broadcasting (% of a core)", (r) => cpuCell(r.latency)],
 ];
 
+/** "API / WebSocket" for one figure of both phases. */
+function bothWays(figure: (phase: ApiPhase) => string): (row: ApiRow) => string {
+  return (row) => `${figure(row.api)} / ${figure(row.websocket)}`;
+}
+
+const API: Measure<ApiRow>[] = [
+  ["publishes per second, API / WebSocket", bothWays((p) => fixed(p.publishesPerSecond, 0))],
+  ["last member has it, p50 (ms), API / WebSocket", bothWays((p) => fixed(p.lastMemberMs.p50, 2))],
+  ["last member has it, p99 (ms), API / WebSocket", bothWays((p) => fixed(p.lastMemberMs.p99, 2))],
+  ["HTTP answer p50 / p99 (ms)", (r) => `${fixed(r.api.answerMs?.p50 ?? Number.NaN, 2)} / ${fixed(r.api.answerMs?.p99 ?? Number.NaN, 2)}`],
+  ["server CPU per publication (µs), API / WebSocket", bothWays((p) => fixed(p.serverCpuUsPerPublication, 0))],
+  ["deliveries missing, API / WebSocket", bothWays((p) => `${p.missing} of ${p.expectedDeliveries}`)],
+  ["requests failed (API)", (r) => `${r.api.failed} of ${r.api.sent}`],
+  [
+    `target: ≥ ${count(API_TARGET_PER_SECOND)} publishes/s through the API`,
+    (r) => (r.api.publishesPerSecond >= API_TARGET_PER_SECOND && r.api.missing === 0 && r.api.failed === 0 ? "met" : "**missed**"),
+  ],
+  ["CPU server / load (% of a core), API; WebSocket", (r) => `${cpuCell(r.api)}; ${cpuCell(r.websocket)}`],
+];
+
 /** The measures of each kind's rows; the noisy attacks have a table of their own (noisy-report.ts). */
 function measuresOf(kind: ScenarioResult["kind"]): Measure<never>[] {
-  const all = { connect: CONNECT, fanout: FANOUT, echo: ECHO, throughput: THROUGHPUT, cluster: CLUSTER, scale: SCALE, noisy: [] };
+  const all = { connect: CONNECT, fanout: FANOUT, echo: ECHO, throughput: THROUGHPUT, cluster: CLUSTER, scale: SCALE, noisy: [], api: API };
   return all[kind] as Measure<never>[];
 }
 
@@ -257,6 +284,9 @@ export function reportMarkdown(results: BenchResults, servers: readonly ServerKi
   const exceptions = [
     ...(ids.some((id) => id.startsWith("cluster")) ? [`cluster: both nodes on CPU ${p.serverCpu}, Redis on CPU ${p.loadCpu}`] : []),
     ...(ids.includes("scale") ? ["scale: not pinned"] : []),
+    ...(ids.some((id) => id.startsWith("api"))
+      ? [`api: the CLI on CPU ${p.serverCpu}, its members and publisher on CPU ${p.loadCpu}`]
+      : []),
   ];
   const pinning =
     p.serverCpu === null
@@ -277,6 +307,16 @@ export function reportMarkdown(results: BenchResults, servers: readonly ServerKi
     results.serverNodeFlags === undefined
       ? ""
       : `- servers started with \`${results.serverNodeFlags.join(" ")}\` (every server under test but the scale scenario's CLI; not node's default)\n`;
+  const ns = results.namespaces;
+  const namespacesLine =
+    ns === undefined
+      ? ""
+      : `- namespaces: conduit-ws ran with the \`namespaces\` option (\`--namespaces\`; the api scenario's CLI with the same table as \`--config\`), ` +
+        `${Object.keys(ns.table).length} namespaces (${Object.keys(ns.table)
+          .map((name) => JSON.stringify(name))
+          .join(", ")}); ` +
+        `the scenarios' room \`${ns.room}\` is in namespace ${JSON.stringify(ns.namespace)}: ${JSON.stringify(ns.table[ns.namespace])}; ` +
+        `every conduit-ws server reported the table loaded at start\n`;
   return `${heading}
 
 Written by \`npm run bench\`; docs/BENCHMARKS.md explains the method and what each figure means.
@@ -285,7 +325,7 @@ Written by \`npm run bench\`; docs/BENCHMARKS.md explains the method and what ea
 - machine: ${m.nproc} × ${m.cpuModel}, ${m.ramGiB} GiB RAM, ${m.kernel}; load average ${m.loadAverageAtStart} when the run began
 - versions: node ${v.node}, ws ${v.ws}, socket.io ${v.socketIo} (client ${v.socketIoClient}), conduit-ws ${v.conduit}
 - pinning: ${pinning}
-${latency}${roundsLine}${flagsLine}- every figure of every round: \`${jsonName}\`, beside this file
+${latency}${roundsLine}${flagsLine}${namespacesLine}- every figure of every round: \`${jsonName}\`, beside this file
 
 ${markdownTable(results, servers)}
 ${targetsSection(results)}${noisySection(results, servers)}`;

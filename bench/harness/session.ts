@@ -7,6 +7,7 @@
  */
 import { now, until } from "../shared/clock.js";
 import { cpuMs, stealMs } from "../shared/procfs.js";
+import { BENCH_NAMESPACE_NAMES, BENCH_ROOM } from "../shared/namespaces.js";
 import type { ClientKind, ConnectResult, LoadCommand, ServerKind } from "../shared/messages.js";
 import { PRESENCE_ATTACKERS, type BenchOptions } from "./config.js";
 import { log } from "./log.js";
@@ -51,8 +52,8 @@ export const SCRIPTS: Record<ServerKind, string> = {
   socketio: "bench/servers/socketio.ts",
 };
 const READY_TIMEOUT_MS = 30_000;
-/** The one room every scenario uses. */
-export const ROOM = "bench";
+/** The one room every scenario uses (`--namespaces` lists its namespace, bench/shared/namespaces.ts). */
+export const ROOM = BENCH_ROOM;
 /**
  * How long after its last send a scenario still waits for deliveries and replies before it counts
  * the rest as missing. It only costs time when something is missing.
@@ -91,7 +92,11 @@ export async function startServer(ctx: Context, kind: ServerKind, mode: ServerMo
   if (redisUrl !== undefined && kind === "ws") throw new Error("the ws hub has no cluster mode");
   const child = new Child({
     script: SCRIPTS[kind],
-    args: [...(redisUrl === undefined ? [] : [redisUrl]), ...(defaultLimits && kind === "conduit" ? ["--default-limits"] : [])],
+    args: [
+      ...(redisUrl === undefined ? [] : [redisUrl]),
+      ...(defaultLimits && kind === "conduit" ? ["--default-limits"] : []),
+      ...(ctx.options.namespaces && kind === "conduit" ? ["--namespaces"] : []),
+    ],
     cpu: ctx.options.serverCpu,
     nodeArgs: [
       "--expose-gc",
@@ -105,7 +110,15 @@ export async function startServer(ctx: Context, kind: ServerKind, mode: ServerMo
     await child.kill();
     throw error;
   });
-  log(`${kind} server started: pid ${child.pid}, port ${ready.port}`);
+  log(`${kind} server started: pid ${child.pid}, port ${ready.port}${ready.namespaces === undefined ? "" : ", namespaces loaded"}`);
+  if (ctx.options.namespaces && kind === "conduit") {
+    // A figure labelled "with namespaces" must come from a server that has the whole table.
+    const loaded = JSON.stringify(ready.namespaces ?? null);
+    if (loaded !== JSON.stringify(BENCH_NAMESPACE_NAMES)) {
+      await child.kill();
+      throw new Error(`conduit server started without the namespace table: it reports ${loaded}`);
+    }
+  }
   const base = `127.0.0.1:${ready.port}`;
   return kind === "socketio"
     ? { child, url: `http://${base}`, clientKind: "socketio" }
@@ -287,6 +300,7 @@ export function largestScenario(options: BenchOptions): number {
   if (scenarios.includes("cluster")) totals.push(sizes.cluster.members);
   if (scenarios.includes("scale")) totals.push(sizes.scale.clients);
   if (scenarios.includes("noisy")) totals.push(sizes.noisy.members + PRESENCE_ATTACKERS + 1);
+  if (scenarios.includes("api")) totals.push(...sizes.api.map((size) => size.members));
   return Math.max(...totals);
 }
 

@@ -23,6 +23,11 @@ import { openClient, type BenchClient } from "./clients.js";
 /** The connections of this process. */
 let clients: BenchClient[] = [];
 
+/** The connections this process holds now, for routines kept in files of their own (publish.ts). */
+export function heldClients(): readonly BenchClient[] {
+  return clients;
+}
+
 /** Opens `count` connections with at most `concurrency` handshakes in flight. */
 export async function connect(command: ConnectCommand): Promise<ConnectResult> {
   await until(command.startAt);

@@ -6,6 +6,7 @@
  */
 import type { LoadCommand, Reply, Request } from "../shared/messages.js";
 import { attack, bystander } from "./noisy.js";
+import { publish } from "./publish.js";
 import { connect, echo, fanout, join, listen, reset, throughput } from "./routines.js";
 
 function run(command: LoadCommand): Promise<unknown> {
@@ -26,6 +27,8 @@ function run(command: LoadCommand): Promise<unknown> {
       return attack(command);
     case "listen":
       return listen(command);
+    case "publish":
+      return publish(command);
     case "reset":
       return reset();
   }

@@ -6,17 +6,17 @@
  * @module
  */
 import { getHeapSpaceStatistics } from "node:v8";
-import type { GcCommand, MemoryReport, Reply, Request } from "../shared/messages.js";
+import type { GcCommand, MemoryReport, Ready, Reply, Request } from "../shared/messages.js";
 
 /** The address servers under test listen on: loopback only. */
 export const HOST = "127.0.0.1";
 
 /**
- * Prints the one line the harness waits for (`{"ready":true,"port":N}`) and starts answering its
- * requests.
+ * Prints the one line the harness waits for (`{"ready":true,"port":N}`, with what `extra` adds) and
+ * starts answering its requests.
  */
-export function announceReady(port: number): void {
-  process.stdout.write(`${JSON.stringify({ ready: true, port })}\n`);
+export function announceReady(port: number, extra: Omit<Ready, "ready" | "port"> = {}): void {
+  process.stdout.write(`${JSON.stringify({ ready: true, port, ...extra } satisfies Ready)}\n`);
   process.on("message", (message: Request<GcCommand>) => {
     let reply: Reply;
     if (message.command.op === "gc" && typeof globalThis.gc === "function") {

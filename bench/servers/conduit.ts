@@ -12,10 +12,15 @@
  * limit, work budget, depth limit and presence events included: that scenario measures what those
  * defaults leave a bystander while one client attacks.
  *
+ * With `--namespaces`, the `namespaces` option is the table of bench/shared/namespaces.ts, which lists
+ * the namespace of the scenarios' room: every join and broadcast then looks its rules up. The ready
+ * line names the namespaces the server was created with, and the harness checks them.
+ *
  * @module
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { BENCH_NAMESPACES } from "../shared/namespaces.js";
 import { announceReady, HOST } from "./child.js";
 
 // Typed from the sources, loaded from dist/: the typecheck does not need a build, the benchmark does.
@@ -30,6 +35,7 @@ const { createServer } = (await import(pathToFileURL(distEntry).href)) as Librar
 
 const args = process.argv.slice(2);
 const defaultLimits = args.includes("--default-limits");
+const namespaces = args.includes("--namespaces") ? BENCH_NAMESPACES : undefined;
 const redisUrl = args.find((arg) => !arg.startsWith("--"));
 let adapter: import("../../src/adapter/adapter.js").Adapter | undefined;
 if (redisUrl !== undefined) {
@@ -41,13 +47,16 @@ if (redisUrl !== undefined) {
 
 const server = createServer(
   defaultLimits
-    ? { adapter }
+    ? { adapter, namespaces }
     : {
         rateLimit: false,
         presenceEventsMaxMembers: 0,
         maxConnections: 100_000,
         adapter,
+        namespaces,
       },
 );
 const { port } = await server.listen(0, HOST);
-announceReady(port);
+// What the server resolved, not what was passed: the harness compares it with the table.
+const loaded = server.options.namespaces;
+announceReady(port, loaded === undefined ? {} : { namespaces: Object.keys(loaded) });

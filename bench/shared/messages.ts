@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Summary } from "../harness/stats.js";
+
 /** The three implementations under test. */
 export type ServerKind = "conduit" | "ws" | "socketio";
 
@@ -122,6 +124,54 @@ export interface ListenCommand {
   until: number;
 }
 
+/**
+ * The api scenario's publisher, over the members this process holds: publications `{seq, t}` (type
+ * `tick`) to `room`, sent through `POST /api/publish` on `apiUrl` over `sockets` keep-alive sockets
+ * (`via: "http"`), or as the first member's WebSocket `broadcast` (`via: "websocket"`). A publication
+ * is on its way until every member has it and, over HTTP, its answer came; at most `window` are.
+ */
+export interface PublishCommand {
+  op: "publish";
+  via: "http" | "websocket";
+  room: string;
+  /** `http://HOST:PORT/api/publish`; only with `via: "http"`. */
+  apiUrl?: string;
+  apiKey?: string;
+  sockets: number;
+  window: number;
+  /** The first publication's `seq`: each phase has its own range, so a stray late copy is never counted twice. */
+  firstSeq: number;
+  warmupMs: number;
+  durationMs: number;
+  startAt: number;
+  graceMs: number;
+  /** The server's processes, sampled at the exact edges of the measured window. */
+  serverPids: number[];
+  ticksPerSecond: number;
+}
+
+/** Result of {@link PublishCommand}; "measured" publications are those sent inside the window. */
+export interface PublishResult {
+  members: number;
+  /** Publications sent inside the measured window. */
+  measured: number;
+  elapsedMs: number;
+  serverCpuMs: number;
+  loadCpuMs: number;
+  /** Per measured publication: ms from its send until the last member had it (complete ones only). */
+  lastMemberMs: Summary;
+  /** Per measured publication over HTTP: ms from its send until the 200 answer. */
+  answerMs?: Summary;
+  /** Publications sent over the whole run (warm-up included). */
+  sent: number;
+  /** Deliveries over the whole run; `sent × members` when none is missing. */
+  totalDeliveries: number;
+  /** Requests answered with anything but 200, or that failed outright. */
+  failed: number;
+  /** Up to five distinct failures (status and body, or the error). */
+  errors: string[];
+}
+
 /** Closes every connection of this process. */
 export interface ResetCommand {
   op: "reset";
@@ -155,6 +205,7 @@ export type LoadCommand =
   | BystanderCommand
   | AttackCommand
   | ListenCommand
+  | PublishCommand
   | ResetCommand;
 
 /** Result of {@link ConnectCommand}. */
@@ -269,4 +320,6 @@ export type Reply = { seq: number; ok: true; result: unknown } | { seq: number; 
 export interface Ready {
   ready: true;
   port?: number;
+  /** conduit-ws under `--namespaces`: the namespaces of the table it was created with. */
+  namespaces?: string[];
 }
