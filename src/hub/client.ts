@@ -363,6 +363,14 @@ export class Connection implements Client {
     this.#countClosing();
   }
 
+  /**
+   * Reads nothing more from the connection (a client closed for abuse): what it still sends stays
+   * in the kernel's buffers instead of being parsed, and the socket goes when the close times out.
+   */
+  stopReading(): void {
+    this.#socket.pause();
+  }
+
   /** Ends the TCP connection without a closing handshake (for peers that stopped answering). */
   terminate(why: DisconnectReason = "server_closed"): void {
     this.markReason(why);

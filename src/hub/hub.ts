@@ -11,7 +11,7 @@ import { CloseCode, ErrorCode, type DisconnectReason } from "../errors.js";
 import type { Instrumentation } from "../instrumentation.js";
 import type { Logger } from "../logger.js";
 import type { ServerOptions } from "../options.js";
-import { NamespaceTable, joinRefusal, type NamespaceRules } from "../namespaces/rules.js";
+import type { NamespaceRules } from "../namespaces/rules.js";
 import type { BuiltinHost } from "../protocol/builtins.js";
 import type { Identity } from "../upgrade/tokens.js";
 import { envelope, parseMessage } from "../protocol/message.js";
@@ -20,10 +20,10 @@ import type { BroadcastOptions, ClientId, JoinOutcome, RoomName, SendOptions } f
 import { Connection, type ClientHost, type ClientInit } from "./client.js";
 import { randomClientId } from "./client-id.js";
 import { PreparedMessage } from "./prepared-message.js";
-import { RateLimiter } from "./rate-limiter.js";
 import { invalidRoomReason, RoomRegistry } from "./rooms.js";
 import { FlushScheduler } from "./send-queue.js";
-import { ExpiryWatch } from "./expiry.js";
+import { ClientLimits } from "./client-limits.js";
+import { Permissions } from "./permissions.js";
 
 /** Lifecycle callbacks the server turns into its public events. */
 export interface HubListener {
@@ -51,16 +51,10 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
   readonly compression: boolean;
 
   readonly #clients = new Map<ClientId, Connection>();
-  /** The rules of each room's namespace. */
-  readonly #namespaces: NamespaceTable;
-  /** Warns and closes connections whose token expires. */
-  readonly #expiry = new ExpiryWatch<Connection>(
-    TOKEN_WARNING_MS,
-    (client) => {
-      if (client.expiresAt !== undefined) client.send("token_expiring", { expires_at: new Date(client.expiresAt).toISOString() });
-    },
-    (client) => client.close(CloseCode.TokenExpired, "token_expired", "token_expired"),
-  );
+  /** Namespace rules, `canJoin` and token expiry. */
+  readonly #permissions: Permissions;
+  /** Every client's message rate and work budget. */
+  readonly #limits: ClientLimits;
   readonly #rooms = new RoomRegistry();
   readonly #options: ServerOptions;
   readonly #adapter: Adapter;
@@ -75,7 +69,8 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
   /** The server builds the hub. */
   constructor(options: ServerOptions, adapter: Adapter, logger: Logger, listener: HubListener) {
     this.#options = options;
-    this.#namespaces = new NamespaceTable(options.namespaces);
+    this.#permissions = new Permissions(options.namespaces, options.canJoin, logger, (client, room) => this.leaveRoom(client, room));
+    this.#limits = new ClientLimits(options.rateLimit, options.maxMessageDepth, logger);
     this.maxBufferedBytes = options.maxBufferedBytes;
     this.droppableBufferedBytes = options.droppableBufferedBytes;
     this.compression = options.enableCompression;
@@ -117,7 +112,7 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
   accept(ws: WebSocket, socket: Duplex, init: ClientInit): Connection {
     const client = new Connection(randomClientId(), this.#accepted++, ws, socket, this, init);
     this.#clients.set(client.id, client);
-    this.#expiry.watch(client);
+    this.#permissions.admitted(client);
     this.#logger.debug({ clientId: client.id, userId: client.userId }, "client connected");
     this.#listener.connected(client);
     return client;
@@ -152,15 +147,10 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
 
   /** A frame arrived: rate limit, parse, route. */
   receive(client: Connection, data: Buffer, isBinary: boolean): void {
-    if (client.closeReason !== undefined) return this.#afterClose(client);
+    if (client.closeReason !== undefined) return;
     const now = Date.now();
     client.touch(now);
-    const limit = this.#options.rateLimit;
-    if (limit) {
-      client.rateLimiter ??= new RateLimiter(limit, now);
-      const decision = client.rateLimiter.take(now);
-      if (decision !== "allow") return this.#refuseRateLimited(client, data, isBinary, decision === "abuse");
-    }
+    if (!this.#limits.admit(client, data, isBinary, now)) return;
     const dispatcher = this.#dispatcher!;
     if (isBinary) return dispatcher.dispatchBinary(client, data);
     const parsed = parseMessage(data.toString(), this.#options.maxMessageDepth);
@@ -178,19 +168,6 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
     client.close(CloseCode.InternalError, "internal error", "server_closed");
   }
 
-  #refuseRateLimited(client: Connection, data: Buffer, isBinary: boolean, abuse: boolean): void {
-    if (abuse) return this.#closeForAbuse(client);
-    // The id is read from small messages only: a dropped message must cost less than a served one.
-    const parsed = isBinary || data.length > ID_READ_LIMIT ? undefined : parseMessage(data.toString(), this.#options.maxMessageDepth);
-    const id = parsed === undefined ? undefined : parsed.ok ? parsed.message.id : parsed.id;
-    client.sendError(ErrorCode.RateLimited, "rate limit exceeded: message dropped", id);
-  }
-
-  #closeForAbuse(client: Connection): void {
-    this.#logger.warn({ clientId: client.id }, "rate limit abused: closing 1008");
-    client.close(CloseCode.PolicyViolation, "rate limit exceeded", "rate_limited");
-  }
-
   /** See {@link ServerOptions.allowBroadcastToAll}. */
   get allowBroadcastToAll(): boolean {
     return this.#options.allowBroadcastToAll;
@@ -203,98 +180,37 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
 
   /** Whether clients' messages are limited at all (the `rateLimit` option is not false). */
   get rateLimited(): boolean {
-    return this.#options.rateLimit !== false;
+    return this.#limits.enabled;
   }
 
-  /**
-   * A ping or pong frame arrived: it takes a message token like any frame. There is nothing to reply
-   * to a control frame, so one over the rate only counts as dropped; a client still sending them
-   * after it was closed for abuse is cut off.
-   */
+  /** See {@link ClientLimits.controlFrame}. */
   controlFrame(client: Connection): void {
-    const limit = this.#options.rateLimit;
-    if (!limit) return;
-    if (client.closeReason !== undefined) return this.#afterClose(client);
-    const now = Date.now();
-    client.rateLimiter ??= new RateLimiter(limit, now);
-    if (client.rateLimiter.take(now) === "abuse") this.#closeForAbuse(client);
+    this.#limits.controlFrame(client);
   }
 
-  /**
-   * A frame from a client the server is closing. `ws` keeps reading until the peer answers the close
-   * frame or `shutdownTimeout` passes; a client closed for abuse that keeps flooding meanwhile is cut
-   * off once it has sent as much again as it took to be closed.
-   */
-  #afterClose(client: Connection): void {
-    const limiter = client.rateLimiter;
-    if (client.closeReason !== "rate_limited" || limiter === undefined) return;
-    limiter.take(Date.now());
-    if (limiter.ignoringClose) client.terminate("rate_limited");
-  }
-
-  /**
-   * Charges `deliveries` to the client's work budget (see `RateLimitOptions.deliveriesPerSecond`).
-   *
-   * @returns false when the budget is spent: the work must not be done, and the message that asked
-   *   for it counts as dropped (sustained, the client is closed with 1008)
-   */
+  /** See {@link ClientLimits.charge}. */
   charge(client: Connection, deliveries: number): boolean {
-    const limit = this.#options.rateLimit;
-    if (!limit || deliveries <= 0) return true;
-    const now = Date.now();
-    client.rateLimiter ??= new RateLimiter(limit, now);
-    const decision = client.rateLimiter.charge(deliveries, now);
-    if (decision === "allow") return true;
-    if (decision === "abuse") this.#closeForAbuse(client);
-    return false;
+    return this.#limits.charge(client, deliveries);
   }
 
-  /**
-   * A client refreshed its token (already checked: same user): its expiry and room grant become the
-   * new token's, and it leaves, with `room_left` and reason `forbidden`, every room of a `granted`
-   * namespace the new grant no longer covers.
-   */
+  /** See {@link Permissions.refresh}. */
   refreshIdentity(client: Connection, identity: Identity): void {
-    this.#expiry.unwatch(client);
-    client.expiresAt = identity.expiresAt;
-    client.grant = identity.grant;
-    this.#expiry.watch(client);
-    for (const room of [...client.rooms]) {
-      if (this.#namespaces.rulesFor(room)?.join !== "granted" || identity.grant?.allows(room)) continue;
-      this.leaveRoom(client, room);
-      client.send("room_left", { room, reason: "forbidden" });
-    }
+    this.#permissions.refresh(client, identity);
   }
 
   /** Stops watching token expiries (shutdown). */
   stopExpiry(): void {
-    this.#expiry.stop();
+    this.#permissions.stop();
   }
 
-  /** The rules of `room`'s namespace; undefined when a configuration does not list it. */
+  /** See {@link Permissions.rulesFor}. */
   rulesFor(room: RoomName): NamespaceRules | undefined {
-    return this.#namespaces.rulesFor(room);
+    return this.#permissions.rulesFor(room);
   }
 
-  /**
-   * Why a client's own `join_room` may not join `room`, or undefined when it may: the namespace
-   * rules, then the `canJoin` hook. The server's own `client.joinRoom` does not ask.
-   */
-  async joinRefusal(client: Connection, room: RoomName): Promise<string | undefined> {
-    const rules = this.#namespaces.rulesFor(room);
-    if (rules === undefined) return `room ${JSON.stringify(room)} is in a namespace this server does not serve`;
-    const refusal = joinRefusal(rules, client, room);
-    if (refusal !== undefined) return refusal;
-    const canJoin = this.#options.canJoin;
-    if (canJoin === undefined) return undefined;
-    let allowed: boolean;
-    try {
-      allowed = await canJoin(client, room);
-    } catch (error) {
-      this.#logger.warn({ clientId: client.id, room, err: error }, "canJoin threw: join refused");
-      allowed = false;
-    }
-    return allowed === true ? undefined : `joining room ${JSON.stringify(room)} was refused`;
+  /** See {@link Permissions.joinRefusal}. */
+  joinRefusal(client: Connection, room: RoomName): Promise<string | undefined> {
+    return this.#permissions.joinRefusal(client, room);
   }
 
   /**
@@ -371,14 +287,14 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
    */
   #presenceEventsFor(room: RoomName, leaving: 0 | 1): boolean {
     const limit = this.#options.presenceEventsMaxMembers;
-    return limit !== 0 && this.#rooms.size(room) + leaving <= limit && this.#namespaces.rulesFor(room)?.presence !== false;
+    return limit !== 0 && this.#rooms.size(room) + leaving <= limit && this.#permissions.rulesFor(room)?.presence !== false;
   }
 
   /** Removes a client from the hub and every room; idempotent. */
   detach(client: Connection, reason: DisconnectReason): void {
     if (this.#clients.get(client.id) !== client) return;
     this.#clients.delete(client.id);
-    this.#expiry.unwatch(client);
+    this.#permissions.departed(client);
     for (const room of [...client.rooms]) this.leaveRoom(client, room);
     this.#logger.debug({ clientId: client.id, reason }, "client disconnected");
     this.#listener.disconnected(client, reason);
@@ -541,12 +457,6 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
     return targets.length;
   }
 }
-
-/** The largest dropped message whose `id` is read for the `rate_limited` reply. */
-const ID_READ_LIMIT = 4096;
-
-/** How long before its token expires a connection is sent `token_expiring`. */
-const TOKEN_WARNING_MS = 10_000;
 
 /** The events {@link Hub} pushes about a room's members (reserved: clients cannot broadcast them). */
 const PRESENCE_EVENTS: ReadonlySet<string> = new Set(["member_joined", "member_left"]);

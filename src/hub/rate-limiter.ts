@@ -35,14 +35,6 @@ export class RateLimiter {
     this.#refilledAt = now;
   }
 
-  /**
-   * Whether the client kept sending well past the abuse threshold: twice `maxDropped` dropped within
-   * the window. A client closed for abuse that is still sending this much ignores its close.
-   */
-  get ignoringClose(): boolean {
-    return this.#dropped > 2 * this.#options.maxDropped;
-  }
-
   /** Takes a token for a frame that arrived at `now` (ms). */
   take(now: number): RateDecision {
     this.#refill(now);
