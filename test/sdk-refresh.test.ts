@@ -10,7 +10,7 @@ import { ConduitClient, type ErrorData, type StateChange, type TokenExpiringEven
 import { jwtExpiry } from "../src/client/token-refresh.js";
 import { nextMessage, nextState, recordStates, sdkClient } from "./helpers/sdk.js";
 import { startServer } from "./helpers/server.js";
-import { emulateTokenExpiry, fakeJwt, type TokenEmulation } from "./helpers/token-server.js";
+import { emulateTokenExpiry, fakeJwt, readFakeJwt, type TokenEmulation } from "./helpers/token-server.js";
 
 /** A server with the emulation installed; `cap` bounds the expiry it grants (ms). */
 async function tokenServer(tc: { after(fn: () => unknown): void }, cap?: number): Promise<{ url: string; emulation: TokenEmulation }> {
@@ -92,5 +92,32 @@ describe("client SDK: token refresh", () => {
         TypeError,
       );
     }
+  });
+});
+
+describe("client SDK: token refresh against the server's own refresh built-in", () => {
+  it("a connection with 2 s tokens lives past three expiries on one handshake, the SDK refreshing each time", async (tc) => {
+    let handshakes = 0;
+    let refreshes = 0;
+    const t = await startServer({}, (server) =>
+      server.setAuthHandler((ctx, token) => {
+        const claims = readFakeJwt(token);
+        if (claims === undefined) return null;
+        if (ctx.client === undefined) handshakes++;
+        else refreshes++;
+        return { userId: claims.sub, expiresAt: claims.exp };
+      }),
+    );
+    tc.after(() => t.close());
+    const c = sdkClient(tc, t.url, { refreshBefore: 1000, token: () => fakeJwt("ada", 2000) });
+    await c.ready();
+    const changes = recordStates(c);
+    const started = Date.now();
+    // Past three of the tokens' expiries, polled rather than slept through in one go.
+    while (refreshes < 3 && Date.now() - started < 15_000) await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.ok(refreshes >= 3, `${refreshes} refreshes`);
+    assert.equal(handshakes, 1, "one handshake only");
+    assert.deepEqual(losses(changes), [], "never closed with 4001");
+    assert.equal((await c.request("echo", "still here")).type, "echo");
   });
 });
