@@ -16,6 +16,13 @@ import { startServer, type TestServer } from "./helpers/server.js";
 
 const skip = redisSkipReason();
 
+/** Connects to `node`, keeps the client in `clients` for the suite's cleanup, and reads its id. */
+async function openTracked(node: TestServer, clients: TestClient[]): Promise<{ client: TestClient; id: string }> {
+  const client = await connect(node.url);
+  clients.push(client);
+  return { client, id: (await client.request("status")).data.client_id as string };
+}
+
 /** Waits for `marker` at each client, then counts `type` received before it. */
 async function counts(clients: TestClient[], type: string, marker: string): Promise<number[]> {
   await Promise.all(clients.map((c) => c.next(marker, 10_000)));
@@ -173,11 +180,7 @@ describe("presence events across nodes", { skip }, () => {
     await redis.stop();
   });
 
-  async function open(node: TestServer): Promise<{ client: TestClient; id: string }> {
-    const client = await connect(node.url);
-    clients.push(client);
-    return { client, id: (await client.request("status")).data.client_id as string };
-  }
+  const open = (node: TestServer): Promise<{ client: TestClient; id: string }> => openTracked(node, clients);
 
   /** The client ids `client` was told joined, once `marker` (broadcast after the joins) arrived. */
   async function joinsSeen(client: TestClient, marker: string): Promise<string[]> {
@@ -299,11 +302,7 @@ describe("a Redis restart that lost its data", { skip }, () => {
     await redis.stop();
   });
 
-  async function open(node: TestServer): Promise<{ client: TestClient; id: string }> {
-    const client = await connect(node.url);
-    clients.push(client);
-    return { client, id: (await client.request("status")).data.client_id as string };
-  }
+  const open = (node: TestServer): Promise<{ client: TestClient; id: string }> => openTracked(node, clients);
 
   /** The presence events `client` has received so far, as "member_joined <client id>". */
   function presenceEvents(client: TestClient): string[] {
