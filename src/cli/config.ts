@@ -165,7 +165,7 @@ export function usage(): string {
     "Usage: conduit-ws [flags]",
     "",
     "A real-time WebSocket messaging server. Flags win over environment variables.",
-    "HTTP: GET / (demo), /healthz, /metrics (or on --metrics-port), /config, /sdk/<name>.js. Logs: JSON lines on stderr.",
+    "HTTP: GET / (demo), /healthz, /metrics (or on --metrics-port), /config, /sdk/<name>.js; /api/* with --api-key (or on --api-port). Logs: JSON lines on stderr.",
     "",
     ...rows,
     "",
