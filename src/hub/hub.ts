@@ -209,7 +209,7 @@ export class Hub implements ClientHost, AdapterHost, BuiltinHost {
   }
 
   /** See {@link Permissions.joinRefusal}. */
-  joinRefusal(client: Connection, room: RoomName): Promise<string | undefined> {
+  joinRefusal(client: Connection, room: RoomName): string | undefined | Promise<string | undefined> {
     return this.#permissions.joinRefusal(client, room);
   }
 

@@ -57,15 +57,18 @@ export class Permissions {
 
   /**
    * Why a client's own `join_room` may not join `room`, or undefined when it may: the namespace
-   * rules, then the `canJoin` hook. The server's own `client.joinRoom` does not ask.
+   * rules, then the `canJoin` hook. The server's own `client.joinRoom` does not ask. Answered at once
+   * unless a `canJoin` hook has to be asked, so a join without one stays synchronous.
    */
-  async joinRefusal(client: Connection, room: RoomName): Promise<string | undefined> {
+  joinRefusal(client: Connection, room: RoomName): string | undefined | Promise<string | undefined> {
     const rules = this.#namespaces.rulesFor(room);
     if (rules === undefined) return `room ${JSON.stringify(room)} is in a namespace this server does not serve`;
     const refusal = joinRefusal(rules, client, room);
-    if (refusal !== undefined) return refusal;
-    const canJoin = this.#canJoin;
-    if (canJoin === undefined) return undefined;
+    if (refusal !== undefined || this.#canJoin === undefined) return refusal;
+    return this.#askCanJoin(this.#canJoin, client, room);
+  }
+
+  async #askCanJoin(canJoin: NonNullable<ServerOptions["canJoin"]>, client: Connection, room: RoomName): Promise<string | undefined> {
     let allowed: boolean;
     try {
       allowed = await canJoin(client, room);

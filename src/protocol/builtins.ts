@@ -18,7 +18,7 @@ import type { Client, RoomName } from "../types.js";
 import { invalidRoomReason } from "../hub/rooms.js";
 import { formatGoDuration } from "./duration.js";
 import { RESERVED_TYPES } from "./message.js";
-import type { Handler } from "./router.js";
+import type { Handler, HandlerContext } from "./router.js";
 
 /** What the built-ins need beyond the public API: the hub implements it. */
 export interface BuiltinHost {
@@ -36,8 +36,8 @@ export interface BuiltinHost {
   localRoomSize(room: RoomName): number;
   /** The rules of a room's namespace; undefined when the configuration does not list it. */
   rulesFor(room: RoomName): NamespaceRules | undefined;
-  /** Why the client may not join the room (namespace rules, `canJoin`), or undefined. */
-  joinRefusal(client: Connection, room: RoomName): Promise<string | undefined>;
+  /** Why the client may not join the room (namespace rules, `canJoin`), or undefined; a promise only when `canJoin` is asked. */
+  joinRefusal(client: Connection, room: RoomName): string | undefined | Promise<string | undefined>;
   /** Takes a refreshed token's expiry and grant, leaving rooms no longer granted. */
   refreshIdentity(client: Connection, identity: Identity): void;
 }
@@ -77,21 +77,32 @@ const status: Handler = (ctx, client) => {
 
 /** The built-in handlers by message type, in the order docs/PROTOCOL.md lists them. */
 export function builtinHandlers(host: BuiltinHost, tokens: TokenVerifier): ReadonlyMap<string, Handler> {
-  const joinRoom: Handler = async (ctx, client, message) => {
-    const room = roomOf(message.data);
-    if (typeof room === "string" && !client.rooms.has(room)) {
-      // A bad name is answered as such before any rule is asked about it.
-      const invalid = invalidRoomReason(room);
-      if (invalid !== undefined) return ctx.replyError(ErrorCode.InvalidRoom, invalid);
-      const refusal = await host.joinRefusal(connection(client), room);
-      if (refusal !== undefined) return ctx.replyError(ErrorCode.Forbidden, refusal);
-      if (!host.charge(connection(client), host.membershipCost(room))) return ctx.replyError(ErrorCode.RateLimited, OVER_BUDGET);
-    }
+  /** Joins once the rules allowed it; answers when the join is in place (in a cluster, once subscribed). */
+  const join = (ctx: HandlerContext, client: Client, room: unknown): void | Promise<void> => {
     const outcome = client.joinRoom(room as string);
     if (!outcome.ok) return ctx.replyError(outcome.code, outcome.reason);
-    // In a cluster, answer once the room's broadcasts from other nodes will reach this client.
-    if (outcome.ready) await outcome.ready;
+    if (outcome.ready) return outcome.ready.then(() => ctx.reply("room_joined", { room }));
     ctx.reply("room_joined", { room });
+  };
+
+  /** Joins a room the rules answered for: refused, over the budget, or joined. */
+  const joinIfAllowed = (ctx: HandlerContext, client: Client, room: RoomName, refusal: string | undefined): void | Promise<void> => {
+    if (refusal !== undefined) return ctx.replyError(ErrorCode.Forbidden, refusal);
+    if (!host.charge(connection(client), host.membershipCost(room))) return ctx.replyError(ErrorCode.RateLimited, OVER_BUDGET);
+    return join(ctx, client, room);
+  };
+
+  // Not an async function: a join that needs no `canJoin` hook or cluster subscription stays
+  // synchronous, with no promise, and no handler timer in the router.
+  const joinRoom: Handler = (ctx, client, message) => {
+    const room = roomOf(message.data);
+    if (typeof room !== "string" || client.rooms.has(room)) return join(ctx, client, room);
+    // A bad name is answered as such before any rule is asked about it.
+    const invalid = invalidRoomReason(room);
+    if (invalid !== undefined) return ctx.replyError(ErrorCode.InvalidRoom, invalid);
+    const refusal = host.joinRefusal(connection(client), room);
+    if (typeof refusal === "object") return refusal.then((reason) => joinIfAllowed(ctx, client, room, reason));
+    return joinIfAllowed(ctx, client, room, refusal);
   };
 
   const leaveRoom: Handler = (ctx, client, message) => {
