@@ -1,7 +1,7 @@
 /**
- * Keeps what one client can make the server log bounded: at most one line per client and interval
- * for a kind of event that its own messages can trigger (a handler failing on its input), with a
- * count of the lines held back in between.
+ * Keeps what callers can make the server log bounded: at most one line per key and interval, with a
+ * count of the lines held back in between. Keyed by client for what a client's own messages can
+ * trigger (a handler failing on its input); by the warning itself for refusals at a server's limits.
  *
  * @module
  */

@@ -12,6 +12,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
+import { LogThrottle } from "../log-throttle.js";
 import type { Logger } from "../logger.js";
 
 /**
@@ -63,8 +64,8 @@ export function openFileLimit(): number | undefined {
 export class ThrottledWarning {
   readonly #logger: Logger;
   readonly #message: string;
-  #loggedAt = Number.NEGATIVE_INFINITY;
-  #unlogged = 0;
+  /** The same interval gate as the per-client log lines, keyed by this warning. */
+  readonly #throttle = new LogThrottle(REFUSAL_LOG_INTERVAL_MS);
 
   /**
    * @param logger - where the line goes (as a warning)
@@ -77,12 +78,8 @@ export class ThrottledWarning {
 
   /** Counts one refusal; logs it with `fields` when no line was written within the interval. */
   note(fields: Record<string, unknown>): void {
-    this.#unlogged++;
-    const now = Date.now();
-    if (now - this.#loggedAt < REFUSAL_LOG_INTERVAL_MS) return;
-    this.#loggedAt = now;
-    this.#logger.warn({ ...fields, refused: this.#unlogged }, this.#message);
-    this.#unlogged = 0;
+    const heldBack = this.#throttle.admit(this);
+    if (heldBack !== undefined) this.#logger.warn({ ...fields, refused: heldBack + 1 }, this.#message);
   }
 }
 
