@@ -28,18 +28,25 @@ const senderFrame: FrameBuilder | undefined = (() => {
   return typeof sender?.frame === "function" ? (sender.frame.bind(sender) as FrameBuilder) : undefined;
 })();
 
-/** A text frame sent by a server: final fragment, no compression, unmasked (RFC 6455 §5.1). */
-const TEXT_FRAME: FrameOptions = { fin: true, rsv1: false, opcode: 0x1, mask: false, readOnly: false };
+/** A server's frame of `opcode` (RFC 6455 §5.1): final fragment, no compression, unmasked. */
+function serverFrame(opcode: number): FrameOptions {
+  return { fin: true, rsv1: false, opcode, mask: false, readOnly: false };
+}
+
+/** A text frame sent by a server. */
+const TEXT_FRAME = serverFrame(0x1);
+
+/** `payload` framed by `ws` as one buffer (header and payload together). */
+function frameOf(build: FrameBuilder, payload: Buffer, options: FrameOptions): Buffer {
+  const parts = build(payload, options);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
 
 /**
  * A ping frame with no payload, as a server sends it, built once by `ws` for every heartbeat; undefined
  * without `Sender.frame` (then pings go through `WebSocket.ping`).
  */
-export const PING_FRAME: Buffer | undefined = (() => {
-  if (senderFrame === undefined) return undefined;
-  const parts = senderFrame(Buffer.alloc(0), { fin: true, rsv1: false, opcode: 0x9, mask: false, readOnly: false });
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-})();
+export const PING_FRAME: Buffer | undefined = senderFrame && frameOf(senderFrame, Buffer.alloc(0), serverFrame(0x9));
 
 /** Whether messages can be framed once for many sockets with this `ws`. */
 export const sharedFramesAvailable = senderFrame !== undefined;
@@ -83,10 +90,7 @@ export class PreparedMessage {
    * `Sender.frame`: then the message goes out through `WebSocket.send`.
    */
   get frame(): Buffer | undefined {
-    if (this.#frame === undefined && senderFrame !== undefined) {
-      const parts = senderFrame(Buffer.from(this.json), TEXT_FRAME);
-      this.#frame = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    }
+    if (this.#frame === undefined && senderFrame !== undefined) this.#frame = frameOf(senderFrame, Buffer.from(this.json), TEXT_FRAME);
     return this.#frame;
   }
 }
