@@ -12,37 +12,18 @@ import { existsSync, mkdirSync, statSync } from "node:fs";
 import { after, before, describe, it, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { SignJWT } from "jose";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { ConduitClient } from "../src/client/node.js";
+import { CHROMIUM, haveChromium, launchChromium, requireChromium } from "./helpers/chromium.js";
 import { startPageServer } from "./helpers/page-server.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL("../test-artifacts/", import.meta.url));
 /** Generous: the machine is small and shared. */
 const WAIT = 15_000;
 
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI !== "true") {
   process.stderr.write(`\n*** browser tests SKIPPED: ${CHROMIUM} is missing (apt-get install chromium) ***\n\n`);
-}
-
-/** Fails in CI, skips loudly elsewhere, when there is no Chromium to drive. */
-function requireChromium(t: TestContext): boolean {
-  if (haveChromium) return true;
-  if (process.env.CI === "true") throw new Error(`${CHROMIUM} is missing; CI must provide Debian's chromium`);
-  t.skip(`${CHROMIUM} is missing`);
-  return false;
 }
 
 /** A running `conduit-ws` process. */
@@ -158,7 +139,7 @@ describe("demo chat page in Chromium, served by the conduit-ws CLI", () => {
     if (!haveChromium) return;
     mkdirSync(ARTIFACTS, { recursive: true });
     cli = await startCli();
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -5,36 +5,15 @@
  * after close 4001. `npm run build` must have run.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { after, before, describe, it, type TestContext } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import type { StateChange } from "../src/client/index.js";
+import { haveChromium, launchChromium, requireChromium } from "./helpers/chromium.js";
 import { type PageServer, startPageServer } from "./helpers/page-server.js";
 import { emulateTokenExpiry, type TokenEmulation } from "./helpers/token-server.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 /** Generous: the machine is small and shared. */
 const WAIT = 15_000;
-
-const haveChromium = existsSync(CHROMIUM);
-
-/** Fails in CI, skips loudly elsewhere, when there is no Chromium to drive. */
-function requireChromium(t: TestContext): boolean {
-  if (haveChromium) return true;
-  if (process.env.CI === "true") throw new Error(`${CHROMIUM} is missing; CI must provide Debian's chromium`);
-  t.skip(`${CHROMIUM} is missing`);
-  return false;
-}
 
 /** What a page's client is built with: the token lifetimes it hands out, in order (the last repeats). */
 interface PageClientOptions {
@@ -86,7 +65,7 @@ function statesOf(page: Page): Promise<StateChange[]> {
 describe("client SDK in Chromium: token expiry", () => {
   let browser: Browser | undefined;
   before(async () => {
-    if (haveChromium) browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    if (haveChromium) browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
